@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// CheckpointBridge: torch-free Qwen3-VL checkpoint conversion between Hugging Face safetensors and
+// Megatron-Core checkpoints. The target list mirrors the architecture (see Docs/architecture.md):
+// formats at the bottom, the conversion engine and the reference model above them, the CLI on top.
+let package = Package(
+    name: "CheckpointBridge",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ckpt-bridge", targets: ["CkptBridgeCLI"]),
+        .library(name: "Bridge", targets: ["Bridge"]),
+        .library(name: "Forward", targets: ["Forward"]),
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "TorchFormats", targets: ["TorchFormats"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Debian: libxxhash-dev, libzstd-dev, libopenblas-dev).
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Dtypes, shapes, boxes, mmap and positional I/O, strided copies, XXH3, JSON, atomic output folders.
+        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd"]),
+        // The safetensors format: validated headers, sharded folders, streaming writer.
+        .target(name: "SafeTensors", dependencies: ["TensorCore"]),
+        // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.
+        .target(name: "TorchFormats", dependencies: ["TensorCore"]),
+        // Providers, mapping tables, transforms, parallel layouts, plans and the executor.
+        .target(name: "Bridge", dependencies: ["TensorCore", "SafeTensors", "TorchFormats",
+                                               .product(name: "Yams", package: "Yams")]),
+        // The fp32 reference model (OpenBLAS) with independent HF and Megatron weight readers.
+        .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "COpenBLAS"]),
+        .executableTarget(name: "CkptBridgeCLI", dependencies: [
+            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test support: fixture archive unpacking (zstd) and helpers shared by every test target.
+        .target(name: "TestSupport", dependencies: ["TensorCore", "CZstd"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,55 @@
+/// CRC-32 (IEEE 802.3, the zip polynomial), slicing-by-8. Zip entries need it, and it runs over every
+/// byte written to a torch.save archive, so it is table-driven rather than bitwise.
+public struct CRC32 {
+    private static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[0][i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+    private static let flat: [UInt32] = tables.flatMap { $0 }
+
+    public private(set) var value: UInt32 = 0
+    private var state: UInt32 = 0xFFFF_FFFF
+
+    public init() {}
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard var p = bytes.baseAddress, bytes.count > 0 else { return }
+        var n = bytes.count
+        var c = state
+        Self.flat.withUnsafeBufferPointer { t in
+            while n >= 8 {
+                let lo = p.loadUnaligned(as: UInt32.self).littleEndian ^ c
+                let hi = (p + 4).loadUnaligned(as: UInt32.self).littleEndian
+                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                p += 8
+                n -= 8
+            }
+            while n > 0 {
+                c = t[Int((c ^ UInt32(p.load(as: UInt8.self))) & 0xFF)] ^ (c >> 8)
+                p += 1
+                n -= 1
+            }
+        }
+        state = c
+        value = c ^ 0xFFFF_FFFF
+    }
+
+    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var c = CRC32()
+        c.update(bytes)
+        return c.value
+    }
+}

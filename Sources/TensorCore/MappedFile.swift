@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory. Tensors are read straight out of the mapping, so
+/// describing a tensor never copies it and reading one touches only its pages.
+///
+/// The mapping lives as long as this object; every view into it keeps a strong reference.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    /// The first byte of the mapping (nil for an empty file, which cannot be mapped).
+    public let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TensorCoreError(.io, "cannot open file: \(String(cString: strerror(errno)))", file: path,
+                                  hint: "check that the path exists and is readable")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw TensorCoreError(.io, "cannot stat file: \(String(cString: strerror(errno)))", file: path)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw TensorCoreError(.io, "not a regular file", file: path, hint: "pass a file, not a folder or device")
+        }
+        size = Int(st.st_size)
+        if size == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw TensorCoreError(.io, "cannot map file: \(String(cString: strerror(errno)))", file: path)
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+    }
+
+    /// The bytes `[offset, offset+count)`, after checking they lie inside the file.
+    public func bytes(at offset: Int, count: Int, key: String? = nil) throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw TensorCoreError(.io, "range of \(count) bytes reaches past the end of the \(size)-byte file",
+                                  file: path, key: key, byteOffset: offset,
+                                  hint: "the file is truncated or its header is corrupt")
+        }
+        guard count > 0, let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + offset, count: count)
+    }
+
+    /// Tells the kernel we are about to read this range sequentially (a hint; failures are ignored).
+    public func adviseSequential(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), count + (offset - start), MADV_WILLNEED)
+    }
+}

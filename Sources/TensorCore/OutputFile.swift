@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file being written with positional writes. Every byte's place is planned before writing starts,
+/// so many threads can write one file at once without a shared cursor.
+public final class OutputFile: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+
+    /// Creates (or truncates) `path` and sizes it to `size` bytes.
+    public init(creating path: String, size: Int? = nil) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw TensorCoreError(.io, "cannot create file: \(String(cString: strerror(errno)))", file: path)
+        }
+        if let size, size > 0, ftruncate(fd, off_t(size)) != 0 {
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw TensorCoreError(.io, "cannot size file to \(size) bytes: \(e)", file: path, hint: "is the disk full?")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Writes all of `bytes` at `offset`, retrying after interrupts and short writes.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TensorCoreError(.io, "write failed: \(String(cString: strerror(errno)))", file: path,
+                                      byteOffset: offset + done, hint: "is the disk full?")
+            }
+            if n == 0 {
+                throw TensorCoreError(.io, "write made no progress", file: path, byteOffset: offset + done)
+            }
+            done += n
+        }
+    }
+
+    public func write(_ bytes: [UInt8], at offset: Int) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// Flushes the file's data to disk (called before the output folder is renamed into place).
+    public func sync() throws {
+        if fsync(fd) != 0 {
+            throw TensorCoreError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path)
+        }
+    }
+}
+
+/// Reads a whole (small) file into memory: configs, indexes, trackers.
+public func readWholeFile(_ path: String) throws -> [UInt8] {
+    let f = try MappedFile(path: path)
+    let b = try f.bytes(at: 0, count: f.size)
+    return Array(b)
+}
+
+/// Writes a small file in one go (within an output folder that is renamed into place later).
+public func writeWholeFile(_ path: String, _ bytes: [UInt8]) throws {
+    let f = try OutputFile(creating: path)
+    try f.write(bytes, at: 0)
+    try f.sync()
+}

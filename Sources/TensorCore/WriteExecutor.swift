@@ -1,0 +1,158 @@
+import Foundation
+
+/// One region of a tensor to be written at a planned place in an output file.
+public struct TensorWriteTask {
+    public var file: OutputFile
+    /// Where the first byte goes in `file`.
+    public var offset: Int
+    public var source: TensorSource
+    /// The region of `source` to write, in row-major order.
+    public var box: Box
+    /// The dtype to write (a cast happens when it differs from the source's).
+    public var dtype: DType
+    /// Compute the CRC-32 of the bytes written (zip entries need it).
+    public var wantsCRC: Bool
+    /// What to call the tensor in errors and progress.
+    public var label: String
+
+    public init(file: OutputFile, offset: Int, source: TensorSource, box: Box? = nil, dtype: DType? = nil,
+                wantsCRC: Bool = false, label: String) {
+        self.file = file
+        self.offset = offset
+        self.source = source
+        self.box = box ?? Box(shape: source.shape)
+        self.dtype = dtype ?? source.dtype
+        self.wantsCRC = wantsCRC
+        self.label = label
+    }
+
+    public var byteCount: Int { Shape.byteCount(box.sizes, dtype) ?? 0 }
+}
+
+/// Progress of a running write, readable from any thread.
+public final class WriteProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = 0
+    public let total: Int
+    public let started = Date()
+
+    public init(total: Int) { self.total = total }
+
+    public func add(_ n: Int) {
+        lock.lock(); done += n; lock.unlock()
+    }
+
+    public var bytesDone: Int {
+        lock.lock(); defer { lock.unlock() }
+        return done
+    }
+}
+
+/// Runs write tasks on `jobs` threads with a bound on bytes held in memory.
+///
+/// Each task is written slab by slab (a slab is a range of the task's outermost axis, at most
+/// `budget / jobs` bytes), so memory stays at about `budget` however large the tensors. A slab whose
+/// bytes already sit contiguously in a mapped source with the right dtype is written straight from the
+/// mapping with no copy. Tasks are independent; their order of completion is not defined.
+public struct WriteExecutor {
+    public var jobs: Int
+    public var budget: Int
+    public var progress: WriteProgress?
+
+    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, budget: Int = 256 << 20, progress: WriteProgress? = nil) {
+        self.jobs = Swift.max(1, jobs)
+        self.budget = Swift.max(1 << 20, budget)
+        self.progress = progress
+    }
+
+    /// Writes every task; returns the CRC-32 of each task's bytes (0 when not asked for).
+    @discardableResult
+    public func run(_ tasks: [TensorWriteTask]) throws -> [UInt32] {
+        if tasks.isEmpty { return [] }
+        var crcs = [UInt32](repeating: 0, count: tasks.count)
+        let lock = NSLock()
+        var firstError: Error?
+        var next = 0
+        // Largest tasks first, so a big tensor does not start last and leave the other threads idle.
+        let order = tasks.indices.sorted { tasks[$0].byteCount > tasks[$1].byteCount }
+        let slabLimit = Swift.max(1 << 20, budget / jobs)
+        let workers = Swift.min(jobs, tasks.count)
+        crcs.withUnsafeMutableBufferPointer { crcOut in
+            let out = crcOut
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                var buffer = [UInt8]()
+                while true {
+                    lock.lock()
+                    if firstError != nil || next >= order.count { lock.unlock(); return }
+                    let ti = order[next]
+                    next += 1
+                    lock.unlock()
+                    do {
+                        out[ti] = try write(tasks[ti], slabLimit: slabLimit, buffer: &buffer)
+                    } catch {
+                        lock.lock()
+                        if firstError == nil { firstError = error }
+                        lock.unlock()
+                        return
+                    }
+                }
+            }
+        }
+        if let firstError { throw firstError }
+        return crcs
+    }
+
+    private func write(_ t: TensorWriteTask, slabLimit: Int, buffer: inout [UInt8]) throws -> UInt32 {
+        var crc = CRC32()
+        let total = t.byteCount
+        if total == 0 || t.dtype.byteSize == nil {
+            // Empty tensors, and sub-byte types (which cannot be sliced): whole copy of the raw bytes.
+            if let c = t.source as? ContiguousTensor, t.dtype == c.dtype, c.byteCount > 0 {
+                try t.file.write(c.rawBytes, at: t.offset)
+                if t.wantsCRC { crc.update(c.rawBytes) }
+                progress?.add(c.byteCount)
+            }
+            return crc.value
+        }
+        // Split along the outermost axis whose slabs fit the limit.
+        let rowBytes = t.box.rank == 0 ? total : total / Swift.max(1, t.box.sizes[0])
+        let rowsPerSlab = t.box.rank == 0 ? 1 : Swift.max(1, slabLimit / Swift.max(1, rowBytes))
+        let rows = t.box.rank == 0 ? 1 : t.box.sizes[0]
+        var r = 0
+        var written = 0
+        while r < rows {
+            let n = Swift.min(rowsPerSlab, rows - r)
+            let slab = t.box.rank == 0 ? t.box : t.box.narrowed(axis: 0, offset: t.box.offsets[0] + r, size: n)
+            let bytes = t.box.rank == 0 ? total : n * rowBytes
+            let pieces = try t.source.pieces(covering: slab)
+            if pieces.count == 1, case let .memory(base, strides, dt, _) = pieces[0].data, dt == t.dtype,
+               isContiguous(slab.sizes, strides) {
+                let raw = UnsafeRawBufferPointer(start: base, count: bytes)
+                try t.file.write(raw, at: t.offset + written)
+                if t.wantsCRC { crc.update(raw) }
+            } else {
+                if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
+                try buffer.withUnsafeMutableBytes { buf in
+                    try t.source.read(slab, as: t.dtype, into: buf.baseAddress!)
+                    let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: bytes)
+                    try t.file.write(raw, at: t.offset + written)
+                    if t.wantsCRC { crc.update(raw) }
+                }
+            }
+            progress?.add(bytes)
+            written += bytes
+            r += n
+        }
+        return crc.value
+    }
+
+    /// True when `strides` describe a row-major contiguous layout of `sizes` (unit axes may have any stride).
+    private func isContiguous(_ sizes: [Int], _ strides: [Int]) -> Bool {
+        var expect = 1
+        for i in stride(from: sizes.count - 1, through: 0, by: -1) where sizes[i] != 1 {
+            if strides[i] != expect { return false }
+            expect *= sizes[i]
+        }
+        return true
+    }
+}
