@@ -1,0 +1,55 @@
+# CheckpointBridge. On a fresh machine two commands are enough:
+#   make demo   install what is missing, build, and run the main job on the bundled fixture
+#   make test   install what is missing (apt packages, the interop venv), build, run every test
+SHELL := /bin/bash
+SWIFT ?= swift
+JOBS ?= $(shell nproc)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
+CLI_RELEASE := .build/release/ckpt-bridge
+DEMO_OUT := out/demo
+
+.PHONY: all deps build release test unit interop venv demo bench clean
+
+all: build
+
+# System libraries (found through pkg-config). Installed only when missing.
+deps:
+	@if pkg-config --exists openblas libzstd libxxhash 2>/dev/null; then \
+	  echo "deps: openblas, zstd, xxhash present"; \
+	else \
+	  echo "deps: installing $(APT_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product ckpt-bridge
+
+# The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
+test: unit interop
+
+unit: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel --num-workers $(JOBS)
+
+venv: $(VENV)/.complete
+
+$(VENV)/.complete: Tests/Interop/requirements.lock.txt scripts/setup-venv.sh
+	scripts/setup-venv.sh $(VENV)
+
+interop: deps venv release
+	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q Tests/Interop
+
+demo: release
+	scripts/demo.sh $(CLI_RELEASE) $(DEMO_OUT)
+
+bench: release
+	scripts/bench.sh $(CLI_RELEASE)
+
+clean:
+	rm -rf .build out Fixtures/.cache

@@ -1,0 +1,26 @@
+import ArgumentParser
+
+/// `ckpt-bridge`: convert Qwen3-VL checkpoints between Hugging Face safetensors and Megatron-Core,
+/// torch-free, and prove each conversion with a CPU forward pass.
+@main
+struct CkptBridge: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "ckpt-bridge",
+        abstract: "Convert Qwen3-VL checkpoints between Hugging Face safetensors and Megatron-Core, without torch.",
+        discussion: """
+        Formats: Hugging Face safetensors (file or sharded folder), Megatron-Core torch_dist \
+        (.metadata + __R_W.distcp), legacy Megatron (mp_rank_*/model_optim_rng.pt) and single torch.save files.
+
+        Typical use:
+          ckpt-bridge inspect ./Qwen3-VL-8B-Instruct
+          ckpt-bridge diff ./a ./b                 exit 0 equal, 1 different, 2 error
+
+        Every command fails closed: bad input stops with a message naming the file, key and byte \
+        offset, exit status 2, and nothing existing is touched.
+        """,
+        version: version,
+        subcommands: [InspectCommand.self, DiffCommand.self]
+    )
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Bridge
+import TensorCore
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two checkpoints tensor by tensor (name, dtype, shape, XXH3-64 of the bytes).",
+        discussion: """
+        A and B may be in different formats: Megatron checkpoints are compared through their global \
+        tensors, so a TP2 torch_dist checkpoint equals the TP1 one it was resharded from.
+
+        Exit status: 0 when every tensor is equal, 1 when anything differs (missing, extra, other dtype, \
+        shape or bytes), 2 on error.
+
+        Example (a round trip in CI):
+          ckpt-bridge diff ./hf ./roundtrip-hf && echo bit-exact
+        """
+    )
+
+    @Argument(help: "The first checkpoint.")
+    var a: String
+
+    @Argument(help: "The second checkpoint.")
+    var b: String
+
+    @Flag(help: "Print a JSON report instead of text.")
+    var json = false
+
+    @Option(help: "Threads used for hashing (default: all cores).")
+    var jobs: Int?
+
+    @Flag(help: "Print the cause chain of errors.")
+    var verbose = false
+
+    func run() throws {
+        var equal = true
+        try runReportingErrors(verbose: verbose) {
+            let ca = try TensorCatalog.open(a), cb = try TensorCatalog.open(b)
+            let r = try CheckpointDiff.compare(ca, cb, jobs: jobs ?? ProcessInfoCores.count)
+            equal = r.isEqual
+            if json {
+                print(JSONWriter.write(.object([
+                    ("equal", .bool(r.isEqual)), ("compared", .int(r.compared)),
+                    ("missing_in_b", .array(r.missing.map { .string($0) })),
+                    ("extra_in_b", .array(r.extra.map { .string($0) })),
+                    ("differing", .array(r.differing.map { .object([("name", .string($0.name)), ("what", .string($0.what))]) })),
+                ])))
+            } else {
+                for n in r.missing { print("missing in B: \(n)") }
+                for n in r.extra { print("extra in B:   \(n)") }
+                for d in r.differing { print("differs:      \(d.name): \(d.what)") }
+                if r.isEqual {
+                    print("equal: \(r.compared) tensors (\(ca.format.rawValue) vs \(cb.format.rawValue))")
+                } else {
+                    print("different: \(r.missing.count) missing, \(r.extra.count) extra, \(r.differing.count) differing, of \(r.compared) compared")
+                }
+            }
+        }
+        if !equal { throw ExitCode(Status.different) }
+    }
+}
+
+import Foundation
+enum ProcessInfoCores { static var count: Int { ProcessInfo.processInfo.activeProcessorCount } }

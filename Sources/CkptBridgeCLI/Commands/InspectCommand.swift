@@ -1,0 +1,60 @@
+import ArgumentParser
+import Bridge
+import TensorCore
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "List the tensors of a checkpoint: name, dtype, shape, bytes and file.",
+        discussion: """
+        PATH may be a .safetensors file, a Hugging Face folder (sharded or not), a Megatron torch_dist \
+        folder (the checkpoint root or one iteration folder), a legacy Megatron folder, or a single .pt file. \
+        Only headers and metadata are read: inspecting a 60 GB checkpoint reads a few megabytes.
+
+        Examples:
+          ckpt-bridge inspect ./Qwen3-VL-8B-Instruct
+          ckpt-bridge inspect ./megatron/iter_0000000 --json | jq '.tensors | length'
+        """
+    )
+
+    @Argument(help: "The checkpoint to inspect.")
+    var path: String
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Print the cause chain of errors.")
+    var verbose = false
+
+    func run() throws {
+        try runReportingErrors(verbose: verbose) {
+            let catalog = try TensorCatalog.open(path)
+            if json {
+                print(JSONWriter.write(catalogJSON(catalog)))
+                return
+            }
+            let rows = catalog.entries.map { e in
+                [e.name, e.dtype.rawValue, Shape.describe(e.shape), String(e.source.byteCount), e.location]
+            }
+            print(renderTable(["name", "dtype", "shape", "bytes", "file"], rows, rightAligned: [3]))
+            print("")
+            print("format: \(catalog.format.rawValue)")
+            for (k, v) in catalog.notes { print("\(k): \(v)") }
+            print("total: \(catalog.entries.count) tensors, \(catalog.totalBytes) bytes (\(ByteCount.format(catalog.totalBytes)))")
+        }
+    }
+
+    private func catalogJSON(_ c: TensorCatalog) -> JSONValue {
+        .object([
+            ("path", .string(c.path)),
+            ("format", .string(c.format.rawValue)),
+            ("tensors", .array(c.entries.map { e in
+                .object([("name", .string(e.name)), ("dtype", .string(e.dtype.rawValue)), ("shape", .ints(e.shape)),
+                         ("bytes", .int(e.source.byteCount)), ("file", .string(e.location))])
+            })),
+            ("notes", .object(c.notes.map { ($0.0, .string($0.1)) })),
+            ("total_tensors", .int(c.entries.count)),
+            ("total_bytes", .int(c.totalBytes)),
+        ])
+    }
+}
