@@ -1,0 +1,35 @@
+import TensorCore
+
+/// One Megatron parameter as the table and config define it: its name, the HF tensors it is made from and
+/// how, its shape, where torch_dist stores it, and which pipeline stage holds it.
+public struct MegatronParameter {
+    /// The Megatron module name with global indices, e.g. `language_model.decoder.layers.3.mlp.experts.linear_fc1.weight7`.
+    public var name: String
+    public var rule: TensorRule
+    /// The values of the rule's `*`s.
+    public var indices: [Int]
+    /// HF tensor names by role.
+    public var hfNames: [String: String]
+    /// The HF shapes the config implies, by role.
+    public var hfShapes: [String: [Int]]
+    public var shape: [Int]
+    public var correspondences: [Correspondence]
+    public var zeroBoxes: [Box]
+    public var storage: StoragePlacement
+    public var stage: Int
+    /// The global expert index for expert parameters.
+    public var expert: Int?
+
+    public var parallel: ParallelKind { rule.parallel }
+    public var gated: Bool { rule.transform.isGated }
+}
+
+/// One TransformerEngine `_extra_state` ShardedObject.
+public struct ExtraStateObject {
+    public var name: String
+    public var storage: StoragePlacement
+    /// The DCP key: `<storage key>/shard_<offsets>_<shape>`.
+    public var dcpKey: String { storage.key + "/" + storage.shardedObjectSuffix }
+    public var stage: Int
+    public var expert: Int?
+}

@@ -1,0 +1,114 @@
+import TensorCore
+
+/// How the HF checkpoint stores routed experts.
+public enum HFExpertLayout: Equatable, Sendable, CustomStringConvertible {
+    /// The model has no experts.
+    case none
+    /// Fused `gate_up_proj` / `down_proj` tensors, hub or transformers-5 orientation.
+    case fused(FusedOrientation)
+    /// One tensor per expert and projection.
+    case perExpert
+
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case let .fused(o): return o == .hub ? "fused (hub [E,H,2I])" : "fused (transformers-5 [E,2I,H])"
+        case .perExpert: return "per-expert"
+        }
+    }
+}
+
+/// Everything both directions derive from the config and the request: the family table, the providers,
+/// the layouts, and the numbers shape expressions use.
+public struct ModelContext {
+    public let table: MappingTable
+    public let hfConfig: HFConfig
+    public let language: LanguageProvider
+    public let vision: VisionProvider?
+    public let visionLayout: VisionLayout?
+    public let expertLayout: HFExpertLayout
+    public let layout: ParallelLayout
+    public let paddedVocab: Int
+    public let symbols: ShapeSymbols
+    public let stageLayers: [Range<Int>]
+
+    /// - Parameter paddedVocab: the Megatron vocabulary rows; by default from the layout's padding rule
+    ///   (export passes the size found in the checkpoint).
+    public init(table: MappingTable, hfConfig: HFConfig, visionLayout: VisionLayout?, expertLayout: HFExpertLayout,
+                layout: ParallelLayout, paddedVocab: Int? = nil) throws {
+        self.table = table
+        self.hfConfig = hfConfig
+        language = try ProviderBuilder.language(hfConfig, section: table.textSection)
+        vision = try table.visionSection.map { try ProviderBuilder.vision(hfConfig, section: $0) }
+        if vision != nil {
+            let l = visionLayout ?? table.visionLayouts.first
+            guard let l, table.visionLayouts.contains(l) else {
+                throw BridgeError(.request, "vision layout '\(visionLayout?.rawValue ?? "")' is not defined by the \(table.family) table")
+            }
+            self.visionLayout = l
+        } else {
+            guard visionLayout == nil else {
+                throw BridgeError(.request, "--vision-layout given for the text-only family \(table.family)")
+            }
+            self.visionLayout = nil
+        }
+        if language.isMoE {
+            guard expertLayout != .none else { throw BridgeError(.expertLayout, "the model has experts but no expert layout was chosen") }
+        }
+        self.expertLayout = language.isMoE ? expertLayout : .none
+        self.layout = layout
+        self.paddedVocab = paddedVocab ?? layout.paddedVocab(language.vocabSize)
+        symbols = ShapeSymbols(language: language, vision: vision, paddedVocab: self.paddedVocab)
+        stageLayers = try layout.stageLayers(numLayers: language.numLayers)
+    }
+
+    /// The indices a domain runs over.
+    public func indices(_ d: IndexDomain) -> [Int] {
+        switch d {
+        case .textLayers: return Array(0..<language.numLayers)
+        case .denseLayers: return language.denseLayers
+        case .moeLayers: return language.moeLayers
+        case .experts: return Array(0..<(language.numMoeExperts ?? 0))
+        case .visionBlocks: return Array(0..<(vision?.depth ?? 0))
+        case .deepstack: return Array(0..<(vision?.deepstackVisualIndexes.count ?? 0))
+        }
+    }
+
+    /// How many slots a stacked axis over `d` has.
+    public func stackCount(_ d: IndexDomain) -> Int {
+        switch d {
+        case .textLayers, .denseLayers, .moeLayers: return language.numLayers
+        case .experts: return language.numMoeExperts ?? 0
+        case .visionBlocks: return vision?.depth ?? 0
+        case .deepstack: return vision?.deepstackVisualIndexes.count ?? 0
+        }
+    }
+
+    /// Whether the modules of a stack have identical parameters at every index (then torch_dist stacks them).
+    public func isHomogeneous(_ d: IndexDomain) -> Bool {
+        switch d {
+        case .textLayers, .denseLayers, .moeLayers: return language.homogeneousLayers
+        default: return true
+        }
+    }
+
+    public func holds(_ c: Condition) -> Bool {
+        switch c {
+        case .tied: return language.shareEmbeddingsAndOutputWeights
+        case .untied: return !language.shareEmbeddingsAndOutputWeights
+        case .fusedExperts: if case .fused = expertLayout { return true }; return false
+        case .perExpert: return expertLayout == .perExpert
+        case .qkvBias: return language.addQKVBias
+        }
+    }
+
+    /// Whether an entry applies to this model and layout.
+    public func applies(conditions: [Condition], layout l: VisionLayout?) -> Bool {
+        (l == nil || l == visionLayout) && conditions.allSatisfy(holds)
+    }
+
+    /// The pipeline stage of a text layer.
+    public func stage(ofLayer layer: Int) -> Int {
+        stageLayers.firstIndex { $0.contains(layer) } ?? 0
+    }
+}
