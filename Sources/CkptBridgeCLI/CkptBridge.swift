@@ -21,6 +21,6 @@ struct CkptBridge: ParsableCommand {
         offset, exit status 2, and nothing existing is touched.
         """,
         version: version,
-        subcommands: [InspectCommand.self, DiffCommand.self]
+        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self]
     )
 }

@@ -1,8 +1,54 @@
 import TensorCore
+import TorchFormats
 
 extension TensorCatalog {
-    /// torch_dist, legacy and torch.save catalogs (filled once the TorchFormats readers land).
+    /// torch_dist (global tensors), legacy (each rank's local tensors, as `mp_rank_XX/name`) and single
+    /// torch.save files (their tensors by dotted path).
     static func openTorchFormat(_ path: String, format: CheckpointFormat) throws -> TensorCatalog {
-        throw BridgeError(.unknownFormat, "\(format.rawValue) checkpoints cannot be read yet", file: path)
+        switch format {
+        case .torchDist:
+            let ckpt = try TorchDistCheckpoint(path: path)
+            let store = TorchDistStore(ckpt)
+            var entries = [Entry]()
+            for k in ckpt.tensorKeys {
+                let chunks = try ckpt.chunks(of: k)
+                let files = Set(chunks.map(\.file))
+                entries.append(Entry(name: k, source: try store.tensorSource(k),
+                                     location: files.count == 1 && chunks.count == 1 ? files.first! : "\(chunks.count) chunks in \(files.count) files"))
+            }
+            var notes: [(String, String)] = [("folder", ckpt.directory), ("iteration", ckpt.iteration?.description ?? "?"),
+                                             ("byte items", "\(ckpt.byteKeys.count) (_extra_state, common state, …)")]
+            if let m = ckpt.metadataJSON { notes.append(("metadata.json", JSONWriter.write(m, pretty: false))) }
+            let common = FileSystem.isFile(FileSystem.join(ckpt.directory, TorchDistCheckpoint.commonFileName)) ? "common.pt"
+                : ckpt.byteKeys.contains(TorchDistCheckpoint.commonStateKey) ? TorchDistCheckpoint.commonStateKey : "none"
+            notes.append(("common state", common))
+            return TensorCatalog(path: path, format: format, entries: entries, notes: notes)
+        case .legacy:
+            let ckpt = try LegacyMegatronCheckpoint(path: path)
+            var entries = [Entry]()
+            for r in ckpt.ranks {
+                let file = try ckpt.file(r)
+                let folder = FileSystem.basename(FileSystem.dirname(file.path))
+                for key in file.modelKeys {
+                    let dict = try file.model(key)
+                    for name in dict.order {
+                        guard let t = dict.tensors[name] else { continue }
+                        let prefix = key == "model" ? folder : "\(folder)/\(key)"
+                        entries.append(Entry(name: "\(prefix)/\(name)", source: t, location: "\(folder)/\(LegacyRank.fileName)"))
+                    }
+                }
+            }
+            return TensorCatalog(path: path, format: format, entries: entries,
+                                 notes: [("folder", ckpt.directory), ("iteration", ckpt.iteration?.description ?? "?"),
+                                         ("ranks", "\(ckpt.ranks.count)")])
+        case .torchSave:
+            let file = try TorchSaveFile(path: path)
+            let dict = try file.stateDict()
+            return TensorCatalog(path: path, format: format,
+                                 entries: dict.order.compactMap { n in dict.tensors[n].map { Entry(name: n, source: $0, location: FileSystem.basename(path)) } },
+                                 notes: [("archive", file.archiveName)])
+        case .safetensors:
+            return try open(path)
+        }
     }
 }

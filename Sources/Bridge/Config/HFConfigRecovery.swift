@@ -1,0 +1,96 @@
+import Foundation
+import TensorCore
+import Yams
+
+/// Finds the HF config of a Megatron checkpoint, in this order:
+/// 1. `--hf-config DIR` when given (its tokenizer and processor files are copied too);
+/// 2. the `hf_config/` folder `import` stores in every iteration folder (an exact copy of the original);
+/// 3. Megatron-Bridge's `run_config.yaml`: the provider class names the family, `hf_text_config` and
+///    `vision_config` hold the sub-configs, the token ids and `share_embeddings_and_output_weights` the rest.
+/// A Megatron-LM checkpoint with none of these needs `--hf-config`.
+public enum HFConfigRecovery {
+    public static let embeddedFolder = "hf_config"
+
+    public struct Found {
+        public var config: HFConfig
+        /// A folder whose tokenizer / processor files should be copied next to the weights.
+        public var companionDirectory: String?
+        public var origin: String
+    }
+
+    public static func find(iterationDirectory: String, explicit: String?, mappings: String) throws -> Found {
+        if let explicit {
+            return Found(config: try HFConfig(directory: explicit), companionDirectory: explicit, origin: "--hf-config \(explicit)")
+        }
+        let embedded = FileSystem.join(iterationDirectory, embeddedFolder)
+        if FileSystem.isFile(FileSystem.join(embedded, "config.json")) {
+            return Found(config: try HFConfig(directory: embedded), companionDirectory: embedded, origin: "embedded \(embeddedFolder)/")
+        }
+        let run = FileSystem.join(iterationDirectory, "run_config.yaml")
+        if FileSystem.isFile(run) {
+            return Found(config: try fromRunConfig(path: run, mappings: mappings), companionDirectory: nil, origin: "run_config.yaml")
+        }
+        throw BridgeError(.config, "the checkpoint carries no HF config (no \(embeddedFolder)/ and no run_config.yaml)",
+                          file: iterationDirectory, hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
+    }
+
+    /// Rebuilds config.json from Megatron-Bridge's run_config.yaml.
+    public static func fromRunConfig(path: String, mappings: String) throws -> HFConfig {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw BridgeError(.config, "cannot read run_config.yaml", file: path, underlying: error)
+        }
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch {
+            throw BridgeError(.config, "run_config.yaml is not valid YAML: \(error)", file: path)
+        }
+        guard let model = (root as? [String: Any])?["model"] as? [String: Any], let target = model["_target_"] as? String else {
+            throw BridgeError(.config, "run_config.yaml has no model provider", file: path, hint: "pass --hf-config DIR")
+        }
+        let tables = try MappingTableLoader.loadAll(directory: mappings)
+        guard let table = tables.first(where: { $0.provider == target }) else {
+            throw BridgeError(.config, "no mapping table for provider \(target)", file: path,
+                              hint: "known providers: \(tables.map(\.provider).joined(separator: ", "))")
+        }
+        func dict(_ key: String) -> JSONValue? {
+            guard let d = (model[key] as? [String: Any])?["config_dict"] else { return nil }
+            return json(d)
+        }
+        var members: [(String, JSONValue)] = [("architectures", .array(table.architectures.prefix(1).map { .string($0) }))]
+        if let vs = table.visionSection {
+            guard let text = dict("hf_text_config"), let vision = dict("vision_config") else {
+                throw BridgeError(.config, "run_config.yaml lacks hf_text_config or vision_config", file: path, hint: "pass --hf-config DIR")
+            }
+            members.append((table.textSection, text))
+            members.append((vs, vision))
+            for k in ["image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"] {
+                if let v = model[k] { members.append((k, json(v))) }
+            }
+        } else {
+            guard case let .object(text)? = dict("hf_config") ?? dict("hf_text_config") else {
+                throw BridgeError(.config, "run_config.yaml lacks the HF config", file: path, hint: "pass --hf-config DIR")
+            }
+            members += text.filter { $0.0 != "architectures" }
+        }
+        if let share = model["share_embeddings_and_output_weights"] as? Bool { members.append(("tie_word_embeddings", .bool(share))) }
+        let modelType = (members.first { $0.0 == table.textSection }?.1["model_type"]?.stringValue)?
+            .replacingOccurrences(of: "_text", with: "")
+        if let modelType, table.visionSection != nil { members.append(("model_type", .string(modelType))) }
+        return try HFConfig(json: .object(members), path: path)
+    }
+
+    /// A YAML value (as Yams loads it) as JSON.
+    static func json(_ v: Any) -> JSONValue {
+        switch v {
+        case is NSNull: return .null
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(i)
+        case let d as Double: return .number(d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)")
+        case let s as String: return .string(s)
+        case let a as [Any]: return .array(a.map(json))
+        case let m as [String: Any]: return .object(m.sorted { $0.key < $1.key }.map { ($0.key, json($0.value)) })
+        case let m as [AnyHashable: Any]: return .object(m.map { ("\($0.key)", json($0.value)) }.sorted { $0.0 < $1.0 })
+        default: return .null
+        }
+    }
+}

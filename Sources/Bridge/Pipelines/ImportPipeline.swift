@@ -1,0 +1,140 @@
+import Foundation
+import TensorCore
+import TorchFormats
+
+/// Executes an import plan: writes the Megatron checkpoint into a temporary folder, then renames it into
+/// place. Layout of the result:
+///
+///     OUT/latest_checkpointed_iteration.txt       "release" (or N)
+///     OUT/release/ (or iter_000000N/)
+///         metadata.json  common.pt  .metadata  __R_0.distcp …       (torch_dist)
+///         mp_rank_XX[_YYY[_ZZZ]]/model_optim_rng.pt …               (legacy)
+///         run_config.yaml                                          (Megatron-Bridge)
+///         hf_config/config.json …                                  (the original HF config, for export)
+public enum ImportPipeline {
+    public static func run(_ plan: ImportPlan, to path: String, overwrite: Bool, executor: WriteExecutor) throws {
+        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite)
+        let iteration: CheckpointIteration = plan.request.iteration == 0 ? .release : .number(plan.request.iteration)
+        let dir = out.path(iteration.folderName)
+        try FileSystem.makeDirectory(dir)
+        let sources = try (0..<plan.parameters.count).map { try plan.parameterSource($0) }
+        switch plan.request.format {
+        case .torchDist: try writeTorchDist(plan, sources: sources, into: dir, executor: executor)
+        case .legacy: try writeLegacy(plan, sources: sources, into: dir, executor: executor)
+        }
+        try writeWholeFile(FileSystem.join(dir, "run_config.yaml"),
+                           Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8))
+        try embedHFConfig(from: plan.source.path, into: FileSystem.join(dir, HFConfigRecovery.embeddedFolder))
+        try MegatronCheckpointRoot.writeTracker(root: out.tempPath, iteration: iteration)
+        try out.commit()
+    }
+
+    /// The dtype most parameters have (Megatron's params_dtype).
+    static func dominantDType(_ plan: ImportPlan) -> DType {
+        var count = [DType: Int]()
+        for (i, s) in plan.storage.enumerated() { _ = i; count[s.dtype, default: 0] += Shape.elementCount(s.shape) ?? 0 }
+        return count.max { $0.value < $1.value }?.key ?? .f32
+    }
+
+    private static func writeTorchDist(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {
+        var files = [Int: TorchDistWritePlan.FilePlan]()
+        func file(_ rank: Int) -> TorchDistWritePlan.FilePlan {
+            files[rank] ?? TorchDistWritePlan.FilePlan(name: TorchDistWritePlan.fileName(rank: rank))
+        }
+        let extra = try MegatronFiles.extraStatePayload()
+        let w = plan.request.layout.ranksPerStage
+        let perRank = max(1, (plan.context.language.numMoeExperts ?? 1) / plan.request.layout.ep)
+        for x in plan.extraStates {
+            let rank = x.stage * w + (x.expert.map { plan.request.layout.etp * ($0 / perRank) } ?? 0)
+            var f = file(rank)
+            f.bytesItems.append(.init(key: x.dcpKey, payload: extra))
+            files[rank] = f
+        }
+        for s in plan.storage {
+            for c in s.chunks {
+                var f = file(c.rank)
+                f.tensorChunks.append(.init(key: s.key, globalShape: s.shape, dtype: s.dtype, offsets: c.box.offsets,
+                                            sizes: c.box.sizes, source: sources[c.parameter], sourceBox: c.shard.box))
+                files[c.rank] = f
+            }
+        }
+        let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
+        let common = MegatronArgs.commonState(context: plan.context, layout: plan.request.layout,
+                                              dtype: dominantDType(plan), iteration: plan.request.iteration)
+        _ = try TorchDistWriter.writeFolder(wp, into: dir, commonState: common, executor: executor)
+    }
+
+    private static func writeLegacy(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {
+        let l = plan.request.layout
+        let c = plan.context
+        guard l.etp == l.tp || l.etp == 1 else {
+            throw BridgeError(.layout, "the legacy format needs ETP equal to TP or 1 (got TP \(l.tp), ETP \(l.etp))",
+                              hint: "use --format torch_dist, or --etp \(l.tp)")
+        }
+        var args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration)["args"]
+        if case var .object(o)? = args, case var .dict(items)? = o.state {
+            items = items.map { $0.0 == .string("ckpt_format") ? ($0.0, .string("torch")) : $0 }
+            o.state = .dict(items)
+            args = .object(o)
+        }
+        for pp in 0..<l.pp {
+            for ep in 0..<l.ep {
+                for tp in 0..<l.tp {
+                    var model = [(String, PickleValue)]()
+                    for (i, p) in plan.parameters.enumerated() {
+                        let shards = try LocalShards.shards(of: p, rank: (tp, pp, ep), context: c)
+                        if shards.isEmpty { continue }
+                        let local = try localTensor(sources[i], shards: shards)
+                        model.append((try LocalShards.localName(p, context: c), .tensorPayload(try TorchTensorPayload(source: local))))
+                    }
+                    for x in try plan.extraStates.filter({ try isOnRank($0, rank: (tp, pp, ep), plan: plan) }) {
+                        model.append((try localExtraStateName(x, plan: plan), .none))
+                    }
+                    let rank = LegacyRank(tp: tp, pp: pp, ep: ep)
+                    let folder = FileSystem.join(dir, rank.folderName(pipelineParallel: l.pp > 1, expertParallel: l.ep > 1))
+                    try FileSystem.makeDirectory(folder)
+                    let root = LegacyMegatronWriter.rankState(args: args, iteration: plan.request.iteration, model: model)
+                    try LegacyMegatronWriter.writeRankFile(root, to: FileSystem.join(folder, LegacyRank.fileName), executor: executor)
+                }
+            }
+        }
+    }
+
+    /// The rank's shards stacked along axis 0.
+    static func localTensor(_ source: ComposedTensor, shards: [Shard]) throws -> ComposedTensor {
+        var parts = [ComposedTensor.Part]()
+        var row = 0
+        for s in shards {
+            var box = s.box
+            box.offsets = [row] + [Int](repeating: 0, count: box.rank - 1)
+            parts.append(ComposedTensor.Part(box: box, source: source, sourceOrigin: s.box.offsets, axisMap: (0..<box.rank).map { $0 }))
+            row += s.box.sizes[0]
+        }
+        return ComposedTensor(dtype: source.dtype, shape: LocalShards.localShape(shards), parts: parts)
+    }
+
+    private static func isOnRank(_ x: ExtraStateObject, rank: (tp: Int, pp: Int, ep: Int), plan: ImportPlan) throws -> Bool {
+        guard x.stage == rank.pp else { return false }
+        if let e = x.expert {
+            let perRank = max(1, (plan.context.language.numMoeExperts ?? 1) / plan.request.layout.ep)
+            return e / perRank == rank.ep
+        }
+        return true
+    }
+
+    private static func localExtraStateName(_ x: ExtraStateObject, plan: ImportPlan) throws -> String {
+        guard let rule = plan.context.table.extraStates.first(where: { $0.megatron.match(x.name) != nil }),
+              let caps = rule.megatron.match(x.name) else { return x.name }
+        let local = try LocalShards.localIndices(caps.compactMap { Int($0) }, over: rule.over, context: plan.context)
+        return try rule.megatron.render(local.map(String.init))
+    }
+
+    /// Copies config.json and the tokenizer / processor files of the HF folder.
+    static func embedHFConfig(from hf: String, into folder: String) throws {
+        try FileSystem.makeDirectory(folder)
+        try FileSystem.copyFile(FileSystem.join(hf, "config.json"), FileSystem.join(folder, "config.json"))
+        for f in ExportPipeline.companionFiles where FileSystem.isFile(FileSystem.join(hf, f)) {
+            try FileSystem.copyFile(FileSystem.join(hf, f), FileSystem.join(folder, f))
+        }
+    }
+}

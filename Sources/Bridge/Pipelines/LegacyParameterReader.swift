@@ -1,0 +1,120 @@
+import TensorCore
+import TorchFormats
+
+/// Reassembles Megatron parameters from a legacy checkpoint's per-rank files. The layout (TP, PP, EP,
+/// ETP, uneven stages) comes from the `args` the files carry and must agree with the rank folders; each
+/// parameter is put together from the local shards of the ranks that hold it, by the same sharding rules
+/// import writes with.
+public final class LegacyParameterReader: MegatronParameterReader {
+    public let checkpoint: LegacyMegatronCheckpoint
+    public let layout: ParallelLayout
+    private let table: MappingTable
+    private let hfConfig: HFConfig
+    private var dicts = [LegacyRank: TorchStateDict]()
+    private var consumed = Set<String>()
+    private var context: ModelContext?
+
+    public var path: String { checkpoint.directory }
+
+    public init(checkpoint: LegacyMegatronCheckpoint, hfConfig: HFConfig, table: MappingTable) throws {
+        self.checkpoint = checkpoint
+        self.table = table
+        self.hfConfig = hfConfig
+        guard let first = checkpoint.ranks.first else {
+            throw BridgeError(.unknownFormat, "no rank files", file: checkpoint.directory)
+        }
+        let args = try checkpoint.file(first).args
+        func arg(_ k: String) -> Int? { args?[k]?.intValue }
+        let tp = arg("tensor_model_parallel_size") ?? (checkpoint.ranks.map(\.tp).max() ?? 0) + 1
+        let pp = arg("pipeline_model_parallel_size") ?? (checkpoint.ranks.map(\.pp).max() ?? 0) + 1
+        let ep = arg("expert_model_parallel_size") ?? (checkpoint.ranks.map(\.ep).max() ?? 0) + 1
+        layout = ParallelLayout(tp: tp, pp: pp, ep: ep, etp: arg("expert_tensor_parallel_size") ?? tp,
+                                firstStageLayers: arg("decoder_first_pipeline_num_layers"),
+                                lastStageLayers: arg("decoder_last_pipeline_num_layers"))
+        let expected = Set((0..<pp).flatMap { p in (0..<ep).flatMap { e in (0..<tp).map { LegacyRank(tp: $0, pp: p, ep: e) } } })
+        guard Set(checkpoint.ranks) == expected else {
+            throw BridgeError(.layout, "rank folders do not match TP \(tp), PP \(pp), EP \(ep) from the checkpoint's args",
+                              file: checkpoint.directory, hint: "a rank folder is missing or extra")
+        }
+    }
+
+    private func dict(_ r: LegacyRank) throws -> TorchStateDict {
+        if let d = dicts[r] { return d }
+        let d = try checkpoint.file(r).model()
+        dicts[r] = d
+        return d
+    }
+
+    public var storedTensorNames: [String] {
+        checkpoint.ranks.flatMap { r in ((try? dict(r))?.order ?? []).filter { (try? dict(r))?.tensors[$0] != nil }.map { "\(r)/\($0)" } }
+    }
+
+    private func ensureContext(_ p: MegatronParameter, vision: VisionLayout?) throws -> ModelContext {
+        if let context { return context }
+        let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: .fused(.hub), layout: layout)
+        context = c
+        return c
+    }
+
+    public func vocabularyRows(of p: MegatronParameter) throws -> Int? {
+        let local = try dict(LegacyRank(tp: 0, pp: 0, ep: 0)).tensors[p.name]
+            ?? dict(LegacyRank(tp: 0, pp: layout.pp - 1, ep: 0)).tensors[p.name]
+        return local.map { $0.shape[0] * layout.tp }
+    }
+
+    public func visionLayout(candidates: [(VisionLayout, [MegatronParameter])]) throws -> VisionLayout? {
+        let names = Set(try dict(LegacyRank(tp: 0, pp: 0, ep: 0)).order)
+        let matching = candidates.filter { _, ps in
+            let specific = ps.filter { $0.rule.layout != nil }
+            return !specific.isEmpty && specific.allSatisfy { names.contains($0.name) }
+        }.map(\.0)
+        if candidates.allSatisfy({ $0.1.allSatisfy { $0.rule.layout == nil } }) { return nil }
+        guard matching.count == 1 else {
+            throw BridgeError(.missingKeys, "the checkpoint's vision tower matches \(matching.isEmpty ? "no known layout" : "several layouts")",
+                              file: checkpoint.directory)
+        }
+        return matching[0]
+    }
+
+    public func source(of p: MegatronParameter, dtype: DType?) throws -> TensorSource {
+        let c = try ensureContext(p, vision: p.rule.layout)
+        var local = p
+        local.stage = ParameterBuilder.stageFor(p.rule.over, p.indices, p.rule.stage, c)
+        let name = try LocalShards.localName(local, context: c)
+        var parts = [ComposedTensor.Part]()
+        var seen = Set<Box>()
+        var type: DType?
+        for r in checkpoint.ranks {
+            let shards = try LocalShards.shards(of: local, rank: (r.tp, r.pp, r.ep), context: c)
+            if shards.isEmpty { continue }
+            guard let t = try dict(r).tensors[name] else {
+                throw BridgeError(.missingKeys, "rank file lacks '\(name)'", file: try checkpoint.path(of: r), key: name,
+                                  hint: "the checkpoint is incomplete or of another model")
+            }
+            let want = LocalShards.localShape(shards)
+            guard t.shape == want else {
+                throw BridgeError(.shape, "local shape \(Shape.describe(t.shape)) does not match \(Shape.describe(want)) for this layout",
+                                  file: try checkpoint.path(of: r), key: name)
+            }
+            consumed.insert("\(r)/\(name)")
+            type = type ?? t.dtype
+            // Copies of the same shard on other ranks (replicated parameters on every TP rank, dense
+            // parameters on every EP rank) are accounted for but read from the first rank that has them.
+            var row = 0
+            for s in shards {
+                if seen.insert(s.box).inserted {
+                    parts.append(ComposedTensor.Part(box: s.box, source: t, sourceOrigin: [row] + [Int](repeating: 0, count: s.box.rank - 1),
+                                                     axisMap: (0..<s.box.rank).map { $0 }))
+                }
+                row += s.box.sizes[0]
+            }
+        }
+        let composed = ComposedTensor(dtype: dtype ?? type ?? .f32, shape: p.shape, parts: parts)
+        try composed.validate(name: p.name)
+        return composed
+    }
+
+    public func unconsumed(by parameters: [MegatronParameter]) -> [String] {
+        storedTensorNames.filter { !consumed.contains($0) }
+    }
+}

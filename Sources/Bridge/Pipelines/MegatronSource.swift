@@ -1,0 +1,34 @@
+import TensorCore
+import TorchFormats
+
+/// A Megatron checkpoint opened for export or verification, whatever its format.
+public enum MegatronSource {
+    case torchDist(TorchDistCheckpoint)
+    case legacy(LegacyMegatronCheckpoint)
+
+    public static func open(_ path: String) throws -> MegatronSource {
+        switch try CheckpointFormat.detect(path) {
+        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path))
+        case .legacy: return .legacy(try LegacyMegatronCheckpoint(path: path))
+        default:
+            throw BridgeError(.unknownFormat, "not a Megatron checkpoint", file: path,
+                              hint: "expected a torch_dist folder (.metadata) or a legacy folder (mp_rank_*)")
+        }
+    }
+
+    /// The folder of the iteration being read.
+    public var iterationDirectory: String {
+        switch self {
+        case let .torchDist(c): return c.directory
+        case let .legacy(c): return c.directory
+        }
+    }
+
+    /// Reads Megatron parameters out of the checkpoint.
+    public func reader(hfConfig: HFConfig, table: MappingTable) throws -> MegatronParameterReader {
+        switch self {
+        case let .torchDist(c): return StorageTensorReader(store: TorchDistStore(c), path: c.directory)
+        case let .legacy(c): return try LegacyParameterReader(checkpoint: c, hfConfig: hfConfig, table: table)
+        }
+    }
+}

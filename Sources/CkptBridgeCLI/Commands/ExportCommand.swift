@@ -1,0 +1,75 @@
+import ArgumentParser
+import Bridge
+import Foundation
+import SafeTensors
+import TensorCore
+
+/// The arguments of `export` (shared with `plan export`).
+struct ExportArguments: ParsableArguments {
+    @Argument(help: "The Megatron checkpoint: torch_dist or legacy, its root or one iteration folder, any parallel layout.")
+    var megatronDir: String
+    @Argument(help: "The Hugging Face folder to create.")
+    var outDir: String
+    @Option(help: "An HF folder whose config.json (and tokenizer/processor files) to use. Default: the copy import stored, else Megatron-Bridge's run_config.yaml.")
+    var hfConfig: String?
+    @Option(help: "Largest shard (decimal units: 5GB = 5·10⁹ bytes).")
+    var maxShardSize = "5GB"
+    @Option(help: "How to write experts: hub (fused [E,H,2I], as on the Hub; default), v5 (fused [E,2I,H]) or per-expert.")
+    var expertLayout: ExpertLayoutChoice = .hub
+    @Option(help: "keep (bit-exact, default), or cast every tensor to bf16, fp16 or fp32.")
+    var dtype: DTypeOption = .keep
+    @Option(help: "Leave out stored tensors matching this pattern on purpose (repeatable).")
+    var allowUnused: [String] = []
+
+    func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
+        guard let shard = ByteCount.parse(maxShardSize), shard > 0 else {
+            throw BridgeError(.request, "--max-shard-size: cannot read '\(maxShardSize)'", hint: "e.g. 5GB, 500MB, 2GiB")
+        }
+        let source = try MegatronSource.open(megatronDir)
+        let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
+                                              mappings: MappingTableLoader.defaultDirectory())
+        guard let arch = found.config.architectures.first else {
+            throw BridgeError(.config, "config has no 'architectures'", file: found.config.path)
+        }
+        let table = try MappingTableLoader.table(forArchitecture: arch)
+        let reader = try source.reader(hfConfig: found.config, table: table)
+        let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: table,
+                                  request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: shard, allowUnused: allowUnused))
+        return (plan, found)
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Convert a Megatron-Core checkpoint (any TP/PP/EP layout) back into a Hugging Face checkpoint.",
+        discussion: """
+        Reads torch_dist or legacy checkpoints written by Megatron-LM, Megatron-Bridge or ckpt-bridge, \
+        reassembles every parameter from its shards, undoes the transforms (QKV interleave, gate/up fusion, \
+        expert stacking, vocab padding) and writes safetensors shards with an index, config.json and the \
+        tokenizer/processor files. Bit-exact unless --dtype asks for a cast.
+
+        Examples:
+          ckpt-bridge export ./megatron ./hf-out
+          ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
+          ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
+        """
+    )
+
+    @OptionGroup var arguments: ExportArguments
+    @OptionGroup(title: "Running") var running: RunOptions
+
+    func run() throws {
+        try runReportingErrors(verbose: running.verbose) {
+            let start = Date()
+            let (plan, found) = try arguments.plan()
+            let (executor, reporter) = try running.executor(total: plan.totalBytes)
+            try ExportPipeline.run(plan, hfConfig: found.config, configDirectory: found.companionDirectory, to: arguments.outDir,
+                                   overwrite: running.overwrite, executor: executor)
+            reporter?.finish()
+            let secs = Date().timeIntervalSince(start)
+            print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +
+                  "\(plan.hfTensors.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir) (config from \(found.origin))")
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Bridge
+import Foundation
+import TensorCore
+
+/// The arguments of `import` (shared with `plan import`).
+struct ImportArguments: ParsableArguments {
+    @Argument(help: "The Hugging Face checkpoint folder (config.json + safetensors).")
+    var hfDir: String
+    @Argument(help: "The Megatron checkpoint folder to create.")
+    var outDir: String
+    @OptionGroup(title: "Parallel layout")
+    var layout: LayoutOptions
+    @Option(help: "torch_dist (Megatron-Core distributed checkpoint, the default of Megatron-LM and Megatron-Bridge) or legacy (per-rank model_optim_rng.pt).")
+    var format: MegatronFormat = .torchDist
+    @Option(help: "keep (bit-exact, default), or cast every tensor to bf16, fp16 or fp32.")
+    var dtype: DTypeOption = .keep
+    @Option(help: "Qwen3-VL vision tower layout: megatron (Megatron-Bridge >= 0.6, default) or hf (Megatron-Bridge 0.3, ms-swift).")
+    var visionLayout: VisionLayout?
+    @Option(help: "Leave out HF tensors matching this pattern on purpose (repeatable; '*' an index, '**' a suffix).")
+    var allowUnused: [String] = []
+    @Option(help: "Save as this iteration (0 is saved as 'release', which Megatron-LM and Megatron-Bridge load for fine-tuning).")
+    var iteration = 0
+
+    func plan() throws -> ImportPlan {
+        let hf = try HFCheckpoint(path: hfDir)
+        return try ImportPlan(source: hf, request: ImportRequest(layout: layout.layout, format: format, dtype: dtype.dtype,
+                                                                 visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration))
+    }
+}
+
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Convert a Hugging Face Qwen3-VL checkpoint into a Megatron-Core checkpoint.",
+        discussion: """
+        Writes what Megatron-Bridge would have written: the same keys, global shapes, chunks and bytes, \
+        plus metadata.json, common.pt (args for Megatron-LM), run_config.yaml (for Megatron-Bridge), the \
+        _extra_state objects Megatron-Core expects, and a copy of the HF config for the way back.
+
+        Strict: every HF tensor must be used, every Megatron tensor filled, every shape match the config. \
+        Divisibility (query groups by TP, experts by EP, vocabulary by TP) is checked before anything is \
+        written. The output appears only when complete.
+
+        Examples:
+          ckpt-bridge import ./Qwen3-VL-30B-A3B-Instruct ./megatron --tp 2 --ep 4
+          ckpt-bridge import ./Qwen3-VL-8B-Instruct ./megatron --pp 4 --pp-first-layers 8 --pp-last-layers 10
+          ckpt-bridge import ./hf ./legacy --format legacy --tp 2
+          ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
+        """
+    )
+
+    @OptionGroup var arguments: ImportArguments
+    @OptionGroup(title: "Running") var running: RunOptions
+
+    func run() throws {
+        try runReportingErrors(verbose: running.verbose) {
+            let start = Date()
+            let plan = try arguments.plan()
+            let (executor, reporter) = try running.executor(total: plan.totalBytes)
+            try ImportPipeline.run(plan, to: arguments.outDir, overwrite: running.overwrite, executor: executor)
+            reporter?.finish()
+            let secs = Date().timeIntervalSince(start)
+            print("imported \(plan.context.table.family) → \(arguments.format.rawValue) \(plan.request.layout): " +
+                  "\(plan.storage.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir)")
+            if !plan.skipped.isEmpty { print("left out on request (--allow-unused): \(plan.skipped.joined(separator: ", "))") }
+        }
+    }
+}

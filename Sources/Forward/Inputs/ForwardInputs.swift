@@ -1,0 +1,88 @@
+import SafeTensors
+import TensorCore
+
+/// One prompt for the forward pass (batch size 1): token ids and, optionally, images as the Qwen2-VL
+/// image processor produces them.
+public struct ForwardInputs {
+    /// Token ids, [S].
+    public var inputIds: [Int]
+    /// Flattened image patches, [P, C·T·P·P], rows in spatial-merge-block order; nil without images.
+    public var pixelValues: [Float]?
+    /// (t, h, w) in patches, one row per image.
+    public var imageGridTHW: [[Int]]
+
+    public init(inputIds: [Int], pixelValues: [Float]? = nil, imageGridTHW: [[Int]] = []) {
+        self.inputIds = inputIds
+        self.pixelValues = pixelValues
+        self.imageGridTHW = imageGridTHW
+    }
+
+    /// Loads `<prefix>input_ids` (I64/I32 [1, S] or [S]), and when present `<prefix>pixel_values` (float [P, K])
+    /// with `<prefix>image_grid_thw` (int [n, 3]) from a safetensors file. A prefix such as `image.` selects one
+    /// prompt of the oracle's reference.safetensors.
+    public init(path: String, prefix: String = "") throws {
+        let file = try SafeTensorsCheckpoint(path: path)
+        func source(_ name: String) throws -> ContiguousTensor? {
+            file.contains(prefix + name) ? try file.tensor(prefix + name) : nil
+        }
+        guard let ids = try source("input_ids") else {
+            throw ForwardError(.input, "inputs have no input_ids tensor", file: path, key: prefix + "input_ids")
+        }
+        guard ids.shape.count == 1 || (ids.shape.count == 2 && ids.shape[0] == 1) else {
+            throw ForwardError(.input, "input_ids has shape \(Shape.describe(ids.shape)); expected [1, S] (batch size 1)",
+                               file: path, key: prefix + "input_ids")
+        }
+        inputIds = try Self.integers(ids, key: prefix + "input_ids", file: path)
+        imageGridTHW = []
+        pixelValues = nil
+        if let pv = try source("pixel_values") {
+            guard pv.shape.count == 2, pv.dtype.isConvertibleFloat else {
+                throw ForwardError(.input, "pixel_values must be a float [patches, C·T·P·P] tensor, found \(pv.dtype) \(Shape.describe(pv.shape))",
+                                   file: path, key: prefix + "pixel_values")
+            }
+            guard let grid = try source("image_grid_thw") else {
+                throw ForwardError(.input, "pixel_values without image_grid_thw", file: path, key: prefix + "image_grid_thw")
+            }
+            guard grid.shape.count == 2, grid.shape[1] == 3 else {
+                throw ForwardError(.input, "image_grid_thw has shape \(Shape.describe(grid.shape)); expected [images, 3]",
+                                   file: path, key: prefix + "image_grid_thw")
+            }
+            let flat = try Self.integers(grid, key: prefix + "image_grid_thw", file: path)
+            imageGridTHW = stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
+            pixelValues = try pv.readFloats()
+        }
+    }
+
+    /// An integer tensor's elements (I64, I32, I16, I8, U8).
+    static func integers(_ t: ContiguousTensor, key: String, file: String) throws -> [Int] {
+        let bytes = t.rawBytes
+        let n = t.elementCount
+        switch t.dtype {
+        case .i64: return (0..<n).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+        case .i32: return (0..<n).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
+        case .i16: return (0..<n).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 2, as: Int16.self)) }
+        case .i8: return (0..<n).map { Int(bytes.loadUnaligned(fromByteOffset: $0, as: Int8.self)) }
+        case .u8: return (0..<n).map { Int(bytes[$0]) }
+        default:
+            throw ForwardError(.input, "expected an integer tensor, found \(t.dtype)", file: file, key: key)
+        }
+    }
+}
+
+extension ForwardInputs {
+    /// Writes `<prefix>input_ids` (I64 [1, S]) and, with images, `<prefix>pixel_values` (F32) and
+    /// `<prefix>image_grid_thw` (I64 [n, 3]): the layout `init(path:prefix:)` reads, so built-in inputs can
+    /// be saved and fed to another runtime.
+    public func save(to path: String, prefix: String = "") throws {
+        var tensors: [(String, ArrayTensor)] = [(prefix + "input_ids", ArrayTensor(int64s: inputIds, shape: [1, inputIds.count]))]
+        if let pixelValues {
+            let patches = imageGridTHW.reduce(0) { $0 + $1.reduce(1, *) }
+            guard patches > 0, pixelValues.count % patches == 0, imageGridTHW.allSatisfy({ $0.count == 3 }) else {
+                throw ForwardError(.input, "pixel_values (\(pixelValues.count) values) do not fit image_grid_thw \(imageGridTHW)")
+            }
+            tensors.append((prefix + "pixel_values", ArrayTensor(floats: pixelValues, shape: [patches, pixelValues.count / patches])))
+            tensors.append((prefix + "image_grid_thw", ArrayTensor(int64s: imageGridTHW.flatMap { $0 }, shape: [imageGridTHW.count, 3])))
+        }
+        try FloatTensorFile.write(tensors, to: path)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// Scaled dot-product attention with grouped KV heads, per head and per segment, on BLAS.
+enum Attention {
+    /// `q` is [rows, heads·hd], `k`/`v` are [rows, kvHeads·hd]. Tokens attend only inside their segment
+    /// (one segment for text; one per image frame for vision), causally when `causal`.
+    /// Returns [rows, heads·hd].
+    static func attend(q: [Float], k: [Float], v: [Float], rows: Int, heads: Int, kvHeads: Int, headDim hd: Int,
+                       causal: Bool, segments: [Range<Int>]) -> [Float] {
+        precondition(q.count == rows * heads * hd && k.count == rows * kvHeads * hd && v.count == k.count)
+        precondition(heads % kvHeads == 0)
+        let group = heads / kvHeads
+        let ldq = heads * hd, ldk = kvHeads * hd
+        let scale = Float(1 / Double(hd).squareRoot())
+        var out = [Float](repeating: 0, count: rows * heads * hd)
+        q.withUnsafeBufferPointer { qp in
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        for seg in segments where !seg.isEmpty {
+                            let n = seg.count
+                            var scores = [Float](repeating: 0, count: n * n)
+                            for h in 0..<heads {
+                                let kvh = h / group
+                                scores.withUnsafeMutableBufferPointer { sp in
+                                    BLAS.gemm(transB: true, m: n, n: n, k: hd, alpha: scale,
+                                              a: qp.baseAddress! + seg.lowerBound * ldq + h * hd, lda: ldq,
+                                              b: kp.baseAddress! + seg.lowerBound * ldk + kvh * hd, ldb: ldk,
+                                              c: sp.baseAddress!, ldc: n)
+                                    softmaxRows(sp.baseAddress!, n: n, causal: causal)
+                                    BLAS.gemm(m: n, n: hd, k: n, a: UnsafePointer(sp.baseAddress!), lda: n,
+                                              b: vp.baseAddress! + seg.lowerBound * ldk + kvh * hd, ldb: ldk,
+                                              c: op.baseAddress! + seg.lowerBound * ldq + h * hd, ldc: ldq)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Softmax of each row of an n×n score matrix in place; with `causal`, entries right of the
+    /// diagonal are masked to zero probability.
+    static func softmaxRows(_ s: UnsafeMutablePointer<Float>, n: Int, causal: Bool) {
+        for i in 0..<n {
+            let row = s + i * n
+            let width = causal ? i + 1 : n
+            var mx = -Float.infinity
+            for j in 0..<width { mx = max(mx, row[j]) }
+            var sum = 0.0
+            for j in 0..<width { let e = expf(row[j] - mx); row[j] = e; sum += Double(e) }
+            let inv = Float(1 / sum)
+            for j in 0..<width { row[j] *= inv }
+            for j in width..<n { row[j] = 0 }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Settings of the reference forward pass.
+public struct ForwardOptions: Sendable {
+    /// GELU between fc1 and fc2 of the vision patch mergers. transformers uses the exact (erf) form;
+    /// Megatron-Bridge's Megatron-native vision tower (≥ 0.4) uses the tanh form there. Default `.exact`,
+    /// so logits are comparable with transformers whatever the weights' format; pick `.tanh` to reproduce
+    /// what a Megatron-native runtime computes.
+    public var mergerGELU: GELUKind
+    /// OpenBLAS threads; nil = the number of active processors.
+    public var threads: Int?
+    /// Bytes of output-projection rows read at a time when computing the logits.
+    public var outputChunkBytes: Int
+
+    public init(mergerGELU: GELUKind = .exact, threads: Int? = nil, outputChunkBytes: Int = 64 << 20) {
+        self.mergerGELU = mergerGELU
+        self.threads = threads
+        self.outputChunkBytes = outputChunkBytes
+    }
+}
+
+/// The fp32 reference forward pass of Qwen3-VL / Qwen3-VL-MoE on OpenBLAS.
+///
+/// Weights come through `ModelWeights` (HF or Megatron reader) and are read layer by layer, so memory is
+/// bounded by one layer (one expert at a time for MoE) plus activations.
+public final class Qwen3VLForward {
+    public let config: ModelConfig
+    public let weights: ModelWeights
+    public var options: ForwardOptions
+
+    public init(config: ModelConfig, weights: ModelWeights, options: ForwardOptions = ForwardOptions()) {
+        self.config = config
+        self.weights = weights
+        self.options = options
+    }
+
+    /// The logits [1, S, V] of `inputs`, flattened row-major.
+    public func logits(_ inputs: ForwardInputs) throws -> [Float] {
+        try run(inputs).logits
+    }
+
+    /// OpenBLAS's thread count is process-wide and its thread pool is shared: one forward pass at a time
+    /// per process (each one already uses every core).
+    private static let lock = NSLock()
+
+    /// Runs the model; when `trace` is given, records intermediates into it (see `ForwardTrace`).
+    public func run(_ inputs: ForwardInputs, trace: ForwardTrace? = nil) throws -> ForwardOutput {
+        Self.lock.lock()
+        defer { Self.lock.unlock() }
+        BLAS.setThreads(options.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let t = config.text, h = t.hiddenSize, vocab = t.vocabSize
+        let w = weights.config.text
+        guard (w.hiddenSize, w.numLayers, w.vocabSize, w.numHeads, w.numKVHeads, w.headDim)
+                == (h, t.numLayers, vocab, t.numHeads, t.numKVHeads, t.headDim),
+              (weights.config.text.moe == nil) == (t.moe == nil), (weights.config.vision == nil) == (config.vision == nil) else {
+            throw ForwardError(.config, "the weights were opened with a different config than the forward pass was given")
+        }
+        let ids = inputs.inputIds, s = ids.count
+        guard s > 0 else { throw ForwardError(.input, "the prompt is empty") }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) {
+            throw ForwardError(.input, "token id \(bad) is outside the vocabulary 0..<\(vocab)")
+        }
+        let positions = try MRopePositions(inputIds: ids, imageGridTHW: inputs.imageGridTHW, config: config)
+        trace.record("position_ids", [3, 1, s], positions.positions.flatMap { $0.map(Float.init) })
+
+        var hidden = try weights.embeddingRows(ids)
+        var deepstack = [[Float]]()
+        let imageRows = positions.imageTokenRows
+        if !imageRows.isEmpty {
+            guard let vision = config.vision, let pixels = inputs.pixelValues else {
+                throw ForwardError(.input, "the prompt has image tokens but no pixel_values")
+            }
+            let encoder = VisionEncoder(config: vision, weights: weights, mergerGELU: options.mergerGELU)
+            let out = try encoder.forward(pixelValues: pixels, grids: inputs.imageGridTHW, trace: trace)
+            guard out.embeddings.count == imageRows.count * h else {
+                throw ForwardError(.input, "\(imageRows.count) image tokens but the images give \(out.embeddings.count / h) embeddings")
+            }
+            for (n, r) in imageRows.enumerated() {
+                for c in 0..<h { hidden[r * h + c] = out.embeddings[n * h + c] }
+            }
+            deepstack = out.deepstack
+        } else if inputs.pixelValues != nil {
+            throw ForwardError(.input, "pixel_values are given but the prompt has no image tokens")
+        }
+
+        let rotary = TextRotary(positions: positions.positions, config: t)
+        trace.record("text.rope_cos", [1, s, t.headDim], rotary.cos)
+        trace.record("text.rope_sin", [1, s, t.headDim], rotary.sin)
+        let decoder = TextDecoder(config: t, weights: weights)
+        let final = try decoder.forward(hidden, rows: s, rotary: rotary, imageRows: imageRows, deepstack: deepstack, trace: trace)
+        return ForwardOutput(logits: try project(final, rows: s), sequenceLength: s, vocabSize: vocab)
+    }
+
+    /// `hidden · Wᵀ` over the true vocabulary, reading the output projection in row chunks.
+    private func project(_ hidden: [Float], rows s: Int) throws -> [Float] {
+        let h = config.text.hiddenSize, vocab = config.text.vocabSize
+        let chunk = max(1, options.outputChunkBytes / (h * MemoryLayout<Float>.size))
+        var logits = [Float](repeating: 0, count: s * vocab)
+        var start = 0
+        while start < vocab {
+            let n = min(chunk, vocab - start)
+            let w = try weights.outputRows(start..<(start + n))
+            hidden.withUnsafeBufferPointer { hp in
+                w.withUnsafeBufferPointer { wp in
+                    logits.withUnsafeMutableBufferPointer { lp in
+                        BLAS.gemm(transB: true, m: s, n: n, k: h, a: hp.baseAddress!, lda: h, b: wp.baseAddress!, ldb: h,
+                                  c: lp.baseAddress! + start, ldc: vocab)
+                    }
+                }
+            }
+            start += n
+        }
+        return logits
+    }
+}

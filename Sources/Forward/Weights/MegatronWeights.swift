@@ -1,0 +1,154 @@
+import TensorCore
+
+/// Weights of a Megatron-Core Qwen3-VL model (as Megatron-Bridge builds it), read by storage key with
+/// Megatron's own runtime semantics. Written from Megatron's module definitions, not from any
+/// HF→Megatron mapping, so that it checks the converter instead of mirroring it:
+///
+/// - layers stacked (`language_model.decoder.layers.<param>`, leading layer axis) or per layer
+///   (`language_model.decoder.layers.<l>.<param>`);
+/// - `self_attention.linear_qkv.weight` split per query group as `get_query_key_value_tensors` does;
+///   `linear_qkv.layer_norm_weight` (or `input_layernorm.weight`) is the input RMSNorm;
+/// - dense `mlp.linear_fc1.weight` = [gate; up] (chunk(2)); its norm is `mlp.linear_fc1.layer_norm_weight`
+///   (TE fused) or `pre_mlp_layernorm.weight`; MoE layers use `pre_mlp_layernorm.weight`,
+///   `mlp.router.weight` and grouped experts `mlp.experts.experts.linear_fc{1,2}.weight` [L, E, ...]
+///   (also per-layer, TE `linear_fc1.weight<e>` and SequentialMLP `local_experts.<e>.` spellings);
+/// - `output_layer.weight`, or `embedding.word_embeddings.weight` when the embeddings are shared;
+///   rows beyond the config's vocab are padding and never read.
+public final class MegatronWeights: ModelWeights {
+    public let config: ModelConfig
+    /// The vision layout found (nil when the store holds no vision tower).
+    public let visionLayout: MegatronVisionLayout?
+    let table: TensorTable
+    let layers: MegatronStack
+    private let lm = "language_model."
+
+    /// - Parameters:
+    ///   - store: the global tensors by storage key.
+    ///   - config: the HF config.json of the model (Megatron-Bridge builds its provider from it).
+    ///   - visionLayout: `.auto` detects it from the keys.
+    public init(store: MegatronTensorStore, config: ModelConfig, visionLayout: MegatronVisionLayout = .auto) throws {
+        self.config = config
+        table = TensorTable(keys: store.keys, origin: store.origin) { try store.tensor($0) }
+        layers = MegatronStack(table: table, prefix: "language_model.decoder.layers", count: config.text.numLayers)
+        guard table.has(lm + "embedding.word_embeddings.weight") else {
+            throw ForwardError(.missingWeight, "no language_model.embedding.word_embeddings.weight: not a Megatron Qwen3-VL checkpoint",
+                               file: store.origin, key: lm + "embedding.word_embeddings.weight",
+                               hint: "a pipeline-parallel checkpoint must be read with all stages merged")
+        }
+        if visionLayout == .auto {
+            self.visionLayout = MegatronVisionLayout.detect(keys: table.keys)
+        } else {
+            self.visionLayout = visionLayout
+        }
+    }
+
+    private var h: Int { config.text.hiddenSize }
+
+    public func embeddingRows(_ ids: [Int]) throws -> [Float] {
+        let key = lm + "embedding.word_embeddings.weight"
+        var out = [Float]()
+        out.reserveCapacity(ids.count * h)
+        for id in ids { out += try table.rows(key, id..<(id + 1), width: h, minRows: config.text.vocabSize) }
+        return out
+    }
+
+    public func textLayer(_ l: Int) throws -> TextLayerWeights {
+        let t = config.text
+        guard l >= 0 && l < t.numLayers else { throw ForwardError(.input, "text layer \(l) is outside 0..<\(t.numLayers)") }
+        let hd = t.headDim, nh = t.numHeads, ng = t.numKVHeads
+        let qkvRows = (nh + 2 * ng) * hd
+        let qkv = MegatronQKV.split(try layers.floats("self_attention.linear_qkv.weight", l, shape: [qkvRows, h]),
+                                    heads: nh, groups: ng, headDim: hd, cols: h)
+        var qb: [Float]?, kb: [Float]?, vb: [Float]?
+        if t.attentionBias {
+            let b = MegatronQKV.split(try layers.floats("self_attention.linear_qkv.bias", l, shape: [qkvRows]),
+                                      heads: nh, groups: ng, headDim: hd, cols: 1)
+            (qb, kb, vb) = (b.q, b.k, b.v)
+        }
+        let proj = try layers.floats("self_attention.linear_proj.weight", l, shape: [h, nh * hd])
+        let projBias = t.attentionBias ? try layers.floats("self_attention.linear_proj.bias", l, shape: [h]) : nil
+        let sparse = t.isSparse(layer: l)
+        // TE fuses the pre-MLP norm into linear_fc1 for dense layers; MoE layers keep a separate norm.
+        let preMLPNames = sparse ? ["pre_mlp_layernorm.weight"]
+                                 : ["mlp.linear_fc1.layer_norm_weight", "pre_mlp_layernorm.weight"]
+        return TextLayerWeights(
+            inputNorm: try layers.floats(anyOf: ["self_attention.linear_qkv.layer_norm_weight", "input_layernorm.weight"], l, shape: [h]),
+            q: LinearWeights(weight: qkv.q, bias: qb, outFeatures: nh * hd, inFeatures: h),
+            k: LinearWeights(weight: qkv.k, bias: kb, outFeatures: ng * hd, inFeatures: h),
+            v: LinearWeights(weight: qkv.v, bias: vb, outFeatures: ng * hd, inFeatures: h),
+            o: LinearWeights(weight: proj, bias: projBias, outFeatures: h, inFeatures: nh * hd),
+            qNorm: try layers.floats("self_attention.q_layernorm.weight", l, shape: [hd]),
+            kNorm: try layers.floats("self_attention.k_layernorm.weight", l, shape: [hd]),
+            postAttentionNorm: try layers.floats(anyOf: preMLPNames, l, shape: [h]),
+            mlp: sparse ? .moe(try moe(l)) : .dense(try denseMLP(l)))
+    }
+
+    private func denseMLP(_ l: Int) throws -> GatedMLPWeights {
+        let f = config.text.intermediateSize
+        let fc1 = try layers.floats("mlp.linear_fc1.weight", l, shape: [2 * f, h])
+        return GatedMLPWeights(gate: Layout.rows(fc1, from: 0, count: f, width: h), up: Layout.rows(fc1, from: f, count: f, width: h),
+                               down: try layers.floats("mlp.linear_fc2.weight", l, shape: [h, f]), intermediate: f)
+    }
+
+    private func moe(_ l: Int) throws -> MoEWeights {
+        guard let m = config.text.moe else { throw ForwardError(.config, "MoE layer without MoE config") }
+        let e = m.numExperts, inter = m.intermediateSize, h = self.h
+        let router = try layers.floats("mlp.router.weight", l, shape: [e, h])
+        let layers = self.layers
+        let grouped = "mlp.experts.experts.linear_fc1.weight"
+        if layers.has(grouped, l) {
+            return MoEWeights(router: router, numExperts: e) { x in
+                Self.expert(fc1: try layers.floats(grouped, l, sub: x, of: e, shape: [2 * inter, h]),
+                            fc2: try layers.floats("mlp.experts.experts.linear_fc2.weight", l, sub: x, of: e, shape: [h, inter]),
+                            hidden: h, intermediate: inter)
+            }
+        }
+        // In-memory spellings: TEGroupedMLP `linear_fc1.weight<e>`, SequentialMLP `local_experts.<e>.linear_fc1.weight`.
+        let te = layers.itemKey("mlp.experts.linear_fc1.weight0", l)
+        let seq = layers.itemKey("mlp.experts.local_experts.0.linear_fc1.weight", l)
+        let table = self.table
+        if table.has(te) || table.has(seq) {
+            let useTE = table.has(te)
+            return MoEWeights(router: router, numExperts: e) { x in
+                let (k1, k2) = useTE
+                    ? (layers.itemKey("mlp.experts.linear_fc1.weight\(x)", l), layers.itemKey("mlp.experts.linear_fc2.weight\(x)", l))
+                    : (layers.itemKey("mlp.experts.local_experts.\(x).linear_fc1.weight", l),
+                       layers.itemKey("mlp.experts.local_experts.\(x).linear_fc2.weight", l))
+                return Self.expert(fc1: try table.floats(k1, shape: [2 * inter, h]), fc2: try table.floats(k2, shape: [h, inter]),
+                                   hidden: h, intermediate: inter)
+            }
+        }
+        throw table.missing("experts of layer \(l)", tried: [layers.stackedKey(grouped), layers.itemKey(grouped, l), te, seq])
+    }
+
+    /// One expert: fc1 [2I, H] is chunk(2) into gate and up (Megatron's gated linear unit), fc2 [H, I].
+    private static func expert(fc1: [Float], fc2: [Float], hidden h: Int, intermediate i: Int) -> GatedMLPWeights {
+        GatedMLPWeights(gate: Layout.rows(fc1, from: 0, count: i, width: h), up: Layout.rows(fc1, from: i, count: i, width: h),
+                        down: fc2, intermediate: i)
+    }
+
+    public func finalNorm() throws -> [Float] {
+        try table.floats(lm + "decoder.final_layernorm.weight", shape: [h])
+    }
+
+    public func outputRows(_ range: Range<Int>) throws -> [Float] {
+        // share_embeddings_and_output_weights comes from the top-level tie_word_embeddings.
+        let key = lm + (config.tieWordEmbeddings ? "embedding.word_embeddings.weight" : "output_layer.weight")
+        return try table.rows(key, range, width: h, minRows: config.text.vocabSize)
+    }
+
+    private func vision() throws -> MegatronVisionReader {
+        guard let v = config.vision else { throw ForwardError(.config, "config.json has no vision_config") }
+        guard let visionLayout else {
+            throw ForwardError(.missingWeight, "the checkpoint holds no vision tower (no vision_model.* keys)", file: table.origin,
+                               key: "vision_model.patch_embed.proj.weight")
+        }
+        return MegatronVisionReader(table: table, config: v, layout: visionLayout)
+    }
+
+    public func patchEmbed() throws -> LinearWeights { try vision().patchEmbed() }
+    public func positionTable() throws -> [Float] { try vision().positionTable() }
+    public func visionBlock(_ index: Int) throws -> VisionBlockWeights { try vision().block(index) }
+    public func merger() throws -> MergerWeights { try vision().merger() }
+    public func deepstackMerger(_ index: Int) throws -> MergerWeights { try vision().deepstackMerger(index) }
+}

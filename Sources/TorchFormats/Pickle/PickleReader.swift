@@ -1,0 +1,483 @@
+import Foundation
+
+/// A restricted pickle reader for protocols 0–5 that never executes anything.
+///
+/// It runs the pickle machine over an explicit opcode enum. GLOBAL/STACK_GLOBAL must name an
+/// allowlisted global (`PickleAllowlist`); REDUCE/NEWOBJ/BUILD on those only build values. Limits on
+/// nesting, memo size, stack size and total items make hostile input fail with a typed error that
+/// names the limit and the byte offset, never a crash or a hang.
+public struct PickleReader {
+    /// Safety limits. The defaults admit the largest real checkpoints' metadata by a wide margin.
+    public struct Limits: Sendable {
+        /// Deepest nesting of containers (and of MARKs).
+        public var maxDepth: Int
+        /// Most memo entries.
+        public var maxMemoEntries: Int
+        /// Most values in the decoded tree, counting every repetition of a memo-shared value.
+        public var maxItems: Int
+        /// Most entries on the machine's stack at once.
+        public var maxStackItems: Int
+        /// Largest pickle accepted.
+        public var maxInputBytes: Int
+
+        public init(maxDepth: Int = 1000, maxMemoEntries: Int = 10_000_000, maxItems: Int = 50_000_000,
+                    maxStackItems: Int = 10_000_000, maxInputBytes: Int = 4 << 30) {
+            self.maxDepth = maxDepth
+            self.maxMemoEntries = maxMemoEntries
+            self.maxItems = maxItems
+            self.maxStackItems = maxStackItems
+            self.maxInputBytes = maxInputBytes
+        }
+    }
+
+    public var limits: Limits
+    public var allowlist: PickleAllowlist
+
+    public init(limits: Limits = Limits(), allowlist: PickleAllowlist = .standard) {
+        self.limits = limits
+        self.allowlist = allowlist
+    }
+
+    /// Decodes one pickle that must fill `bytes` exactly (nothing may follow STOP).
+    /// - Parameters:
+    ///   - file: named in errors.
+    ///   - baseOffset: the pickle's offset inside `file`, added to error offsets.
+    public func read(_ bytes: UnsafeRawBufferPointer, file: String? = nil, baseOffset: Int = 0) throws -> PickleValue {
+        guard bytes.count <= limits.maxInputBytes else {
+            throw TorchFormatsError(.pickleLimit, "pickle of \(bytes.count) bytes exceeds the limit of \(limits.maxInputBytes) bytes",
+                                    file: file, byteOffset: baseOffset)
+        }
+        let machine = PickleMachine(input: PickleInput(bytes, baseOffset: baseOffset, file: file), limits: limits,
+                                    allowlist: allowlist)
+        defer { machine.release() }
+        return try machine.run()
+    }
+
+    public func read(_ bytes: [UInt8], file: String? = nil, baseOffset: Int = 0) throws -> PickleValue {
+        try bytes.withUnsafeBytes { try read($0, file: file, baseOffset: baseOffset) }
+    }
+}
+
+/// The pickle machine: stack, marks, memo, and the dispatch over opcodes.
+final class PickleMachine {
+    var input: PickleInput
+    let limits: PickleReader.Limits
+    let allowlist: PickleAllowlist
+    var stack: [PickleSlot] = []
+    var marks: [Int] = []
+    var memo: [Int: PickleSlot] = [:]
+    /// Every node made, so that teardown can cut links iteratively (a hostile chain of a million nested
+    /// lists would otherwise be freed recursively and overflow the thread's stack).
+    var nodes: [PickleNode] = []
+    /// Values materialized while running (REDUCE arguments of interpreted globals), bounded in total.
+    var workLeft: Int
+    var opOffset = 0
+
+    init(input: PickleInput, limits: PickleReader.Limits, allowlist: PickleAllowlist) {
+        self.input = input
+        self.limits = limits
+        self.allowlist = allowlist
+        workLeft = limits.maxItems
+    }
+
+    func release() {
+        for n in nodes {
+            n.content = .released
+            n.cached = nil
+        }
+        nodes.removeAll()
+        stack.removeAll()
+        memo.removeAll()
+    }
+
+    // MARK: Errors
+
+    func error(_ code: TorchFormatsError.Code, _ message: String, hint: String? = nil) -> TorchFormatsError {
+        TorchFormatsError(code, message, file: input.file, byteOffset: input.baseOffset + opOffset, hint: hint)
+    }
+
+    func invalid(_ message: String) -> TorchFormatsError { error(.pickleInvalid, message) }
+
+    // MARK: Stack
+
+    func push(_ s: PickleSlot) throws {
+        guard stack.count < limits.maxStackItems else {
+            throw error(.pickleLimit, "pickle stack exceeds the limit of \(limits.maxStackItems) entries")
+        }
+        stack.append(s)
+    }
+
+    func push(_ v: PickleValue) throws { try push(.scalar(v)) }
+
+    func pop(_ op: PickleOpcode) throws -> PickleSlot {
+        guard stack.count > (marks.last ?? 0) else { throw invalid("\(op.name) on an empty stack") }
+        return stack.removeLast()
+    }
+
+    func top(_ op: PickleOpcode) throws -> PickleSlot {
+        guard stack.count > (marks.last ?? 0) else { throw invalid("\(op.name) on an empty stack") }
+        return stack[stack.count - 1]
+    }
+
+    func popMark(_ op: PickleOpcode) throws -> [PickleSlot] {
+        guard let m = marks.popLast() else { throw invalid("\(op.name) without a MARK") }
+        let items = Array(stack[m...])
+        stack.removeSubrange(m...)
+        return items
+    }
+
+    func newNode(_ content: PickleNode.Content) throws -> PickleNode {
+        guard nodes.count < limits.maxItems else {
+            throw error(.pickleLimit, "pickle creates more than \(limits.maxItems) containers")
+        }
+        let n = PickleNode(content, offset: opOffset)
+        nodes.append(n)
+        return n
+    }
+
+    /// Records that `child` now sits inside `node` and checks the nesting limit.
+    func adopt(_ child: PickleSlot, into node: PickleNode) throws {
+        let h = child.height + 1
+        if h > node.height {
+            node.height = h
+            if h > limits.maxDepth {
+                throw error(.pickleLimit, "containers nest deeper than the limit of \(limits.maxDepth)")
+            }
+        }
+    }
+
+    /// A tuple: a leaf when every item is immutable, else a node.
+    func makeTuple(_ items: [PickleSlot]) throws -> PickleSlot {
+        var values = [PickleValue]()
+        values.reserveCapacity(items.count)
+        var height = 1, size = 1
+        for it in items {
+            guard case let .leaf(v, h, s) = it else {
+                let n = try newNode(.tuple(items))
+                for c in items { try adopt(c, into: n) }
+                return .node(n)
+            }
+            values.append(v)
+            height = Swift.max(height, h + 1)
+            size += s
+        }
+        guard height <= limits.maxDepth else {
+            throw error(.pickleLimit, "containers nest deeper than the limit of \(limits.maxDepth)")
+        }
+        guard size <= limits.maxItems else {
+            throw error(.pickleLimit, "value holds more than the limit of \(limits.maxItems) items (memo reuse)")
+        }
+        return .leaf(.tuple(values), height: height, size: size)
+    }
+
+    // MARK: Memo
+
+    func memoPut(_ index: Int) throws {
+        guard index >= 0 else { throw invalid("negative memo index \(index)") }
+        let s = try top(.put)
+        if memo[index] == nil, memo.count >= limits.maxMemoEntries {
+            throw error(.pickleLimit, "memo exceeds the limit of \(limits.maxMemoEntries) entries")
+        }
+        memo[index] = s
+    }
+
+    func memoGet(_ index: Int) throws {
+        guard let s = memo[index] else { throw invalid("memo key \(index) was never stored") }
+        try push(s)
+    }
+
+    // MARK: Run
+
+    func run() throws -> PickleValue {
+        while true {
+            opOffset = input.position
+            let raw = try input.byte("an opcode")
+            guard let op = PickleOpcode(rawValue: raw) else {
+                throw invalid("unknown opcode 0x\(String(raw, radix: 16, uppercase: true))")
+            }
+            if op == .stop { return try finish() }
+            try step(op)
+        }
+    }
+
+    private func finish() throws -> PickleValue {
+        guard marks.isEmpty else { throw invalid("STOP with \(marks.count) unclosed MARK(s)") }
+        guard stack.count == 1 else { throw invalid("STOP with \(stack.count) values on the stack (expected 1)") }
+        guard input.isAtEnd else {
+            throw TorchFormatsError(.pickleInvalid, "\(input.remaining) bytes follow the pickle's STOP opcode", file: input.file,
+                                    byteOffset: input.baseOffset + input.position)
+        }
+        let (value, _) = try materialize(stack[0], depth: 0, cached: true)
+        return value
+    }
+
+    private func step(_ op: PickleOpcode) throws {
+        switch op {
+        case .proto:
+            let v = try input.byte("PROTO")
+            guard v <= 5 else { throw invalid("unsupported pickle protocol \(v)") }
+        case .frame:
+            let n = try input.u64("FRAME")
+            guard n <= input.remaining else { throw input.truncated("a FRAME of \(n) bytes", at: opOffset) }
+        case .stop:
+            break
+        case .mark:
+            guard marks.count < limits.maxDepth else {
+                throw error(.pickleLimit, "MARKs nest deeper than the limit of \(limits.maxDepth)")
+            }
+            marks.append(stack.count)
+        case .pop:
+            if stack.count > (marks.last ?? 0) { stack.removeLast() } else { _ = try popMark(op) }
+        case .popMark:
+            _ = try popMark(op)
+        case .dup:
+            try push(try top(op))
+        // Scalars
+        case .none: try push(.none)
+        case .newTrue: try push(.bool(true))
+        case .newFalse: try push(.bool(false))
+        case .binInt: try push(.int(try input.i32("BININT")))
+        case .binInt1: try push(.int(Int(try input.byte("BININT1"))))
+        case .binInt2: try push(.int(try input.u16("BININT2")))
+        case .long1:
+            let n = Int(try input.byte("LONG1"))
+            try push(PickleLong.value(fromLittleEndian: Array(try input.take(n, "LONG1"))))
+        case .long4:
+            let n = try input.i32("LONG4")
+            guard n >= 0 else { throw invalid("LONG4 with negative length \(n)") }
+            try push(PickleLong.value(fromLittleEndian: Array(try input.take(n, "LONG4"))))
+        case .int:
+            let t = try input.textLine("INT", at: opOffset)
+            switch t {
+            case "00": try push(.bool(false))
+            case "01": try push(.bool(true))
+            default:
+                guard let v = PickleText.integer(t) else { throw invalid("INT argument '\(t.prefix(40))' is not an integer") }
+                try push(v)
+            }
+        case .long:
+            var t = try input.textLine("LONG", at: opOffset)
+            if t.hasSuffix("L") { t.removeLast() }
+            guard let v = PickleText.integer(t) else { throw invalid("LONG argument '\(t.prefix(40))' is not an integer") }
+            try push(v)
+        case .float:
+            let t = try input.textLine("FLOAT", at: opOffset)
+            guard let d = Double(t) else { throw invalid("FLOAT argument '\(t.prefix(40))' is not a number") }
+            try push(.float(d))
+        case .binFloat:
+            let b = try input.take(8, "BINFLOAT")
+            var bits: UInt64 = 0
+            for i in 0..<8 { bits = bits << 8 | UInt64(b[i]) }
+            try push(.float(Double(bitPattern: bits)))
+        // Strings and bytes
+        case .binUnicode: try push(.string(try utf8(try input.take(try input.u32("BINUNICODE"), "BINUNICODE"), op)))
+        case .shortBinUnicode:
+            try push(.string(try utf8(try input.take(Int(try input.byte(op.name)), op.name), op)))
+        case .binUnicode8: try push(.string(try utf8(try input.take(try input.u64(op.name), op.name), op)))
+        case .unicode:
+            let raw = try input.line("UNICODE")
+            guard let s = PickleText.rawUnicodeEscape(raw) else { throw invalid("malformed UNICODE argument") }
+            try push(.string(s))
+        case .string:
+            guard let b = PickleText.quotedString(try input.line("STRING")) else { throw invalid("malformed STRING argument") }
+            guard let s = String(validating: b, as: UTF8.self) else { throw invalid("STRING argument is not valid UTF-8") }
+            try push(.string(s))
+        case .binString:
+            let n = try input.i32(op.name)
+            guard n >= 0 else { throw invalid("BINSTRING with negative length \(n)") }
+            try push(.string(try utf8(try input.take(n, op.name), op)))
+        case .shortBinString: try push(.string(try utf8(try input.take(Int(try input.byte(op.name)), op.name), op)))
+        case .binBytes: try push(.bytes(Array(try input.take(try input.u32(op.name), op.name))))
+        case .shortBinBytes: try push(.bytes(Array(try input.take(Int(try input.byte(op.name)), op.name))))
+        case .binBytes8, .byteArray8: try push(.bytes(Array(try input.take(try input.u64(op.name), op.name))))
+        case .nextBuffer, .readOnlyBuffer:
+            throw error(.pickleUnsupported, "\(op.name): out-of-band buffers (protocol 5) are not supported",
+                        hint: "torch.save never writes them")
+        // Containers
+        case .emptyList: try push(.node(try newNode(.list([]))))
+        case .emptyDict: try push(.node(try newNode(.dict(PickleNode.DictItems()))))
+        case .emptySet: try push(.node(try newNode(.set([], frozen: false))))
+        case .emptyTuple: try push(.leaf(.tuple([]), height: 1, size: 1))
+        case .tuple: try push(try makeTuple(try popMark(op)))
+        case .tuple1, .tuple2, .tuple3:
+            let n = Int(op.rawValue - PickleOpcode.tuple1.rawValue) + 1
+            guard stack.count - (marks.last ?? 0) >= n else { throw invalid("\(op.name) needs \(n) values on the stack") }
+            let items = Array(stack.suffix(n))
+            stack.removeLast(n)
+            try push(try makeTuple(items))
+        case .list:
+            let items = try popMark(op)
+            let node = try newNode(.list(items))
+            for c in items { try adopt(c, into: node) }
+            try push(.node(node))
+        case .dict:
+            let items = try popMark(op)
+            guard items.count % 2 == 0 else { throw invalid("DICT with an odd number of values") }
+            let node = try newNode(.dict(PickleNode.DictItems()))
+            try setItems(items, into: node, op)
+            try push(.node(node))
+        case .frozenSet:
+            let items = try popMark(op)
+            let node = try newNode(.set(items, frozen: true))
+            for c in items { try adopt(c, into: node) }
+            try push(.node(node))
+        case .append:
+            let v = try pop(op)
+            try appendItems([v], to: try top(op), op)
+        case .appends:
+            let items = try popMark(op)
+            try appendItems(items, to: try top(op), op)
+        case .setItem:
+            let v = try pop(op)
+            let k = try pop(op)
+            guard case let .node(node) = try top(op) else { throw invalid("SETITEM on a \(kind(try top(op)))") }
+            try setItems([k, v], into: node, op)
+        case .setItems:
+            let items = try popMark(op)
+            guard items.count % 2 == 0 else { throw invalid("SETITEMS with an odd number of values") }
+            guard case let .node(node) = try top(op) else { throw invalid("SETITEMS on a \(kind(try top(op)))") }
+            try setItems(items, into: node, op)
+        case .addItems:
+            let items = try popMark(op)
+            guard case let .node(node) = try top(op), case .set(var existing, let frozen) = node.content, !frozen else {
+                throw invalid("ADDITEMS on something that is not a set")
+            }
+            node.content = .released
+            existing.append(contentsOf: items)
+            node.content = .set(existing, frozen: false)
+            for c in items { try adopt(c, into: node) }
+        // Memo
+        case .put: try memoPut(try decimal(try input.textLine("PUT", at: opOffset), op))
+        case .binPut: try memoPut(Int(try input.byte(op.name)))
+        case .longBinPut: try memoPut(try input.u32(op.name))
+        case .memoize: try memoPut(memo.count)
+        case .get: try memoGet(try decimal(try input.textLine("GET", at: opOffset), op))
+        case .binGet: try memoGet(Int(try input.byte(op.name)))
+        case .longBinGet: try memoGet(try input.u32(op.name))
+        // Globals, calls and persistent ids
+        case .global:
+            let module = try input.textLine("GLOBAL module", at: opOffset)
+            let name = try input.textLine("GLOBAL name", at: opOffset)
+            try push(try global(module: module, name: name))
+        case .stackGlobal:
+            let n = try pop(op), m = try pop(op)
+            guard case let .leaf(.string(name), _, _) = n, case let .leaf(.string(module), _, _) = m else {
+                throw invalid("STACK_GLOBAL needs two strings")
+            }
+            try push(try global(module: module, name: name))
+        case .inst:
+            let module = try input.textLine("INST module", at: opOffset)
+            let name = try input.textLine("INST name", at: opOffset)
+            let cls = try global(module: module, name: name)
+            let args = try popMark(op)
+            try push(try call(cls, args: args, construction: .reduce, op))
+        case .obj:
+            var items = try popMark(op)
+            guard !items.isEmpty else { throw invalid("OBJ without a class") }
+            let cls = items.removeFirst()
+            try push(try call(cls, args: items, construction: .reduce, op))
+        case .reduce:
+            let args = try pop(op), callable = try pop(op)
+            try push(try call(callable, args: try tupleItems(args, op), construction: .reduce, op))
+        case .newObj:
+            let args = try pop(op), cls = try pop(op)
+            try push(try call(cls, args: try tupleItems(args, op), construction: .newObj, op))
+        case .newObjEx:
+            let kwargs = try pop(op), args = try pop(op), cls = try pop(op)
+            try push(try call(cls, args: try tupleItems(args, op), construction: .newObj, kwargs: kwargs, op))
+        case .build:
+            let state = try pop(op)
+            try build(try top(op), state: state)
+        case .ext1, .ext2, .ext4:
+            throw error(.pickleUnsupported, "\(op.name): the copyreg extension registry is not supported",
+                        hint: "torch.save never writes extension codes")
+        case .persID:
+            let pid = try input.textLine("PERSID", at: opOffset)
+            try push(.node(try newNode(.persistentID(.scalar(.string(pid))))))
+        case .binPersID:
+            let pid = try pop(op)
+            let node = try newNode(.persistentID(pid))
+            try adopt(pid, into: node)
+            try push(.node(node))
+        }
+    }
+
+    // MARK: Helpers
+
+    private func utf8(_ raw: UnsafeRawBufferPointer, _ op: PickleOpcode) throws -> String {
+        guard let s = String(validating: raw, as: UTF8.self) else { throw invalid("\(op.name) argument is not valid UTF-8") }
+        return s
+    }
+
+    private func decimal(_ text: String, _ op: PickleOpcode) throws -> Int {
+        guard let v = Int(text), v >= 0 else { throw invalid("\(op.name) argument '\(text.prefix(40))' is not a memo index") }
+        return v
+    }
+
+    func kind(_ s: PickleSlot) -> String {
+        switch s {
+        case let .leaf(v, _, _): return v.kindDescription
+        case let .node(n):
+            switch n.content {
+            case .list: return "list"
+            case .tuple: return "tuple"
+            case .dict: return "dict"
+            case let .set(_, frozen): return frozen ? "frozenset" : "set"
+            case let .object(o): return "\(o.module).\(o.name) object"
+            case .persistentID: return "persistent id"
+            case .released: return "released value"
+            }
+        }
+    }
+
+    func tupleItems(_ s: PickleSlot, _ op: PickleOpcode) throws -> [PickleSlot] {
+        switch s {
+        case let .leaf(.tuple(values), _, _): return try values.map { try leafSlot($0) }
+        case let .node(n):
+            if case let .tuple(items) = n.content { return items }
+        default: break
+        }
+        throw invalid("\(op.name) arguments must be a tuple, not a \(kind(s))")
+    }
+
+    private func appendItems(_ items: [PickleSlot], to target: PickleSlot, _ op: PickleOpcode) throws {
+        guard case let .node(node) = target else { throw invalid("\(op.name) on a \(kind(target))") }
+        switch node.content {
+        case var .list(existing):
+            node.content = .released  // drop the reference so the append does not copy
+            existing.append(contentsOf: items)
+            node.content = .list(existing)
+        case var .object(parts):
+            node.content = .released
+            parts.listItems.append(contentsOf: items)
+            node.content = .object(parts)
+        default:
+            throw invalid("\(op.name) on a \(kind(target))")
+        }
+        for c in items { try adopt(c, into: node) }
+    }
+
+    private func setItems(_ items: [PickleSlot], into node: PickleNode, _ op: PickleOpcode) throws {
+        switch node.content {
+        case var .dict(d):
+            node.content = .released
+            var i = 0
+            while i < items.count {
+                d.set(items[i], items[i + 1])
+                i += 2
+            }
+            node.content = .dict(d)
+        case var .object(parts):
+            node.content = .released
+            var i = 0
+            while i < items.count {
+                parts.dictItems.append((items[i], items[i + 1]))
+                i += 2
+            }
+            node.content = .object(parts)
+        default:
+            throw invalid("\(op.name) on a \(kind(.node(node)))")
+        }
+        for c in items { try adopt(c, into: node) }
+    }
+}
