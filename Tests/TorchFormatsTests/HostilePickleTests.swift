@@ -116,7 +116,9 @@ import Testing
             b.append(0x61); b.append(0x30)
         }
         b += [0x6A, 0, 0, 0, 0, 0x2E]
+        let t0 = Date()
         refuse(b, .pickleLimit, mentioning: "nest deeper")
+        print("TIMING top-down read", Date().timeIntervalSince(t0))
     }
 
     @Test func selfContainingList() {

@@ -52,9 +52,12 @@ public enum HFConfigRecovery {
             throw BridgeError(.config, "no mapping table for provider \(target)", file: path,
                               hint: "known providers: \(tables.map(\.provider).joined(separator: ", "))")
         }
+        // Megatron-Bridge 0.3 records sub-configs as `from_dict` calls with a `config_dict`; 0.6 as the
+        // config object itself (`_target_` plus its fields).
         func dict(_ key: String) -> JSONValue? {
-            guard let d = (model[key] as? [String: Any])?["config_dict"] else { return nil }
-            return json(d)
+            guard let m = model[key] as? [String: Any] else { return nil }
+            if let d = m["config_dict"] { return json(d) }
+            return json(m.filter { !$0.key.hasPrefix("_") })
         }
         var members: [(String, JSONValue)] = [("architectures", .array(table.architectures.prefix(1).map { .string($0) }))]
         if let vs = table.visionSection {
@@ -88,7 +91,12 @@ public enum HFConfigRecovery {
         case let d as Double: return .number(d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)")
         case let s as String: return .string(s)
         case let a as [Any]: return .array(a.map(json))
-        case let m as [String: Any]: return .object(m.sorted { $0.key < $1.key }.map { ($0.key, json($0.value)) })
+        case let m as [String: Any]:
+            // A torch dtype recorded as an uncalled target (`{_call_: false, _target_: torch.float32}`).
+            if let t = m["_target_"] as? String, t.hasPrefix("torch."), (m["_call_"] as? Bool) == false {
+                return .string(String(t.dropFirst(6)))
+            }
+            return .object(m.sorted { $0.key < $1.key }.map { ($0.key, json($0.value)) })
         case let m as [AnyHashable: Any]: return .object(m.map { ("\($0.key)", json($0.value)) }.sorted { $0.0 < $1.0 })
         default: return .null
         }

@@ -71,6 +71,7 @@ public final class SyntheticTensor: TensorSource {
         if box.isEmpty { return [] }
         let buffer = GeneratedBuffer(byteCount: box.elementCount * dtype.byteSize!)
         fill(box, into: buffer.base)
+        buffer.keepUntilNextOnThisThread()
         return [TensorPiece(box: box, data: .memory(base: UnsafeRawPointer(buffer.base), strides: Shape.rowMajorStrides(box.sizes),
                                                     dtype: dtype, owner: buffer))]
     }
@@ -130,4 +131,17 @@ final class GeneratedBuffer {
     }
 
     deinit { base.deallocate() }
+
+    private static let slotKey = "CheckpointBridge.SyntheticTensor.lastBuffer"
+
+    /// Keeps this buffer alive until the calling thread generates its next piece.
+    ///
+    /// A piece's `owner` is its buffer's only strong reference, and a consumer that binds the base pointer
+    /// out of the piece lets ARC release the piece (and free the memory) before it has used the pointer:
+    /// `WriteExecutor` does exactly that on its zero-copy path. Consumers ask for pieces one slab at a time
+    /// per thread, so holding the most recent buffer of each thread closes the gap, for at most one slab
+    /// per thread.
+    func keepUntilNextOnThisThread() {
+        Thread.current.threadDictionary[Self.slotKey] = self
+    }
 }

@@ -10,7 +10,7 @@ extension PickleMachine {
         return .scalar(.global(module: PickleAllowlist.normalizedModule(module), name: name))
     }
 
-    func call(_ callable: PickleSlot, args: [PickleSlot], construction: PickleObject.Construction,
+    mutating func call(_ callable: PickleSlot, args: [PickleSlot], construction: PickleObject.Construction,
               kwargs: PickleSlot? = nil, _ op: PickleOpcode) throws -> PickleSlot {
         guard case let .leaf(.global(module, name), _, _) = callable, let role = allowlist.role(module: module, name: name) else {
             throw invalid("\(op.name) on a \(kind(callable)): only allowlisted globals can be called")
@@ -75,7 +75,7 @@ extension PickleMachine {
         }
     }
 
-    private func objectNode(_ module: String, _ name: String, _ construction: PickleObject.Construction, _ args: [PickleSlot],
+    private mutating func objectNode(_ module: String, _ name: String, _ construction: PickleObject.Construction, _ args: [PickleSlot],
                             kwargs: [(PickleSlot, PickleSlot)] = []) throws -> PickleSlot {
         let node = try newNode(.object(PickleNode.ObjectParts(module: module, name: name, construction: construction,
                                                               args: args, kwargs: kwargs)))
@@ -85,7 +85,7 @@ extension PickleMachine {
     }
 
     /// `_codecs.encode(str, enc)`, `bytes(...)`, `bytearray(...)`.
-    private func bytes(_ qualified: String, _ args: [PickleValue]) throws -> [UInt8] {
+    private mutating func bytes(_ qualified: String, _ args: [PickleValue]) throws -> [UInt8] {
         switch args.count {
         case 0: return []
         case 1:
@@ -111,7 +111,7 @@ extension PickleMachine {
         throw invalid("\(qualified) called with unsupported arguments (\(args.map(\.kindDescription).joined(separator: ", ")))")
     }
 
-    func build(_ target: PickleSlot, state: PickleSlot) throws {
+    mutating func build(_ target: PickleSlot, state: PickleSlot) throws {
         guard case let .node(node) = target, case var .object(parts) = node.content else {
             throw invalid("BUILD on a \(kind(target)): only objects of allowlisted classes take a state")
         }

@@ -6,7 +6,7 @@ extension PickleMachine {
     /// reference, so memo reuse costs no memory; the size check still bounds what consumers will walk.
     /// Without it (arguments of interpreted calls, while the machine runs), nodes may still change later,
     /// so nothing is cached and the work is charged to a budget shared by the whole read.
-    func materialize(_ slot: PickleSlot, depth: Int, cached: Bool) throws -> (PickleValue, Int) {
+    mutating func materialize(_ slot: PickleSlot, depth: Int, cached: Bool) throws -> (PickleValue, Int) {
         switch slot {
         case let .leaf(v, _, size):
             if !cached { try charge(size) }
@@ -16,7 +16,7 @@ extension PickleMachine {
         }
     }
 
-    private func charge(_ n: Int) throws {
+    private mutating func charge(_ n: Int) throws {
         workLeft -= n
         if workLeft < 0 {
             throw error(.pickleLimit, "pickle expands to more than the limit of \(limits.maxItems) items (memo reuse)")
@@ -27,7 +27,7 @@ extension PickleMachine {
         TorchFormatsError(code, message, file: input.file, byteOffset: input.baseOffset + node.offset)
     }
 
-    private func materialize(_ node: PickleNode, depth: Int, cached: Bool) throws -> (PickleValue, Int) {
+    private mutating func materialize(_ node: PickleNode, depth: Int, cached: Bool) throws -> (PickleValue, Int) {
         if cached, let c = node.cached { return c }
         guard depth < limits.maxDepth else {
             throw nodeError(node, .pickleLimit, "containers nest deeper than the limit of \(limits.maxDepth)")
@@ -81,12 +81,12 @@ extension PickleMachine {
 
     /// A decoded value put back on the stack as a leaf, with its height and size measured (bounded by the
     /// limits and charged to the shared budget, so repeated measuring cannot hang).
-    func leafSlot(_ v: PickleValue) throws -> PickleSlot {
+    mutating func leafSlot(_ v: PickleValue) throws -> PickleSlot {
         let (h, s) = try measure(v, depth: 0)
         return .leaf(v, height: h, size: s)
     }
 
-    private func measure(_ v: PickleValue, depth: Int) throws -> (Int, Int) {
+    private mutating func measure(_ v: PickleValue, depth: Int) throws -> (Int, Int) {
         guard depth < limits.maxDepth else {
             throw error(.pickleLimit, "containers nest deeper than the limit of \(limits.maxDepth)")
         }

@@ -47,7 +47,7 @@ public struct PickleReader {
             throw TorchFormatsError(.pickleLimit, "pickle of \(bytes.count) bytes exceeds the limit of \(limits.maxInputBytes) bytes",
                                     file: file, byteOffset: baseOffset)
         }
-        let machine = PickleMachine(input: PickleInput(bytes, baseOffset: baseOffset, file: file), limits: limits,
+        var machine = PickleMachine(input: PickleInput(bytes, baseOffset: baseOffset, file: file), limits: limits,
                                     allowlist: allowlist)
         defer { machine.release() }
         return try machine.run()
@@ -58,14 +58,18 @@ public struct PickleReader {
     }
 }
 
-/// The pickle machine: stack, marks, memo, and the dispatch over opcodes.
-final class PickleMachine {
+/// The pickle machine: stack, marks, memo, and the dispatch over opcodes. A struct, so that its hot
+/// state is accessed without dynamic exclusivity checks.
+struct PickleMachine {
     var input: PickleInput
     let limits: PickleReader.Limits
     let allowlist: PickleAllowlist
     var stack: [PickleSlot] = []
     var marks: [Int] = []
-    var memo: [Int: PickleSlot] = [:]
+    /// The memo: dense indices (MEMOIZE, sequential PUTs) in an array, anything else in a dictionary.
+    var memoDense: [PickleSlot?] = []
+    var memoSparse: [Int: PickleSlot] = [:]
+    var memoCount = 0
     /// Every node made, so that teardown can cut links iteratively (a hostile chain of a million nested
     /// lists would otherwise be freed recursively and overflow the thread's stack).
     var nodes: [PickleNode] = []
@@ -80,14 +84,15 @@ final class PickleMachine {
         workLeft = limits.maxItems
     }
 
-    func release() {
+    mutating func release() {
         for n in nodes {
             n.content = .released
             n.cached = nil
         }
         nodes.removeAll()
         stack.removeAll()
-        memo.removeAll()
+        memoDense.removeAll()
+        memoSparse.removeAll()
     }
 
     // MARK: Errors
@@ -100,16 +105,16 @@ final class PickleMachine {
 
     // MARK: Stack
 
-    func push(_ s: PickleSlot) throws {
+    mutating func push(_ s: PickleSlot) throws {
         guard stack.count < limits.maxStackItems else {
             throw error(.pickleLimit, "pickle stack exceeds the limit of \(limits.maxStackItems) entries")
         }
         stack.append(s)
     }
 
-    func push(_ v: PickleValue) throws { try push(.scalar(v)) }
+    mutating func push(_ v: PickleValue) throws { try push(.scalar(v)) }
 
-    func pop(_ op: PickleOpcode) throws -> PickleSlot {
+    mutating func pop(_ op: PickleOpcode) throws -> PickleSlot {
         guard stack.count > (marks.last ?? 0) else { throw invalid("\(op.name) on an empty stack") }
         return stack.removeLast()
     }
@@ -119,14 +124,14 @@ final class PickleMachine {
         return stack[stack.count - 1]
     }
 
-    func popMark(_ op: PickleOpcode) throws -> [PickleSlot] {
+    mutating func popMark(_ op: PickleOpcode) throws -> [PickleSlot] {
         guard let m = marks.popLast() else { throw invalid("\(op.name) without a MARK") }
         let items = Array(stack[m...])
         stack.removeSubrange(m...)
         return items
     }
 
-    func newNode(_ content: PickleNode.Content) throws -> PickleNode {
+    mutating func newNode(_ content: PickleNode.Content) throws -> PickleNode {
         guard nodes.count < limits.maxItems else {
             throw error(.pickleLimit, "pickle creates more than \(limits.maxItems) containers")
         }
@@ -136,7 +141,7 @@ final class PickleMachine {
     }
 
     /// Records that `child` now sits inside `node` and checks the nesting limit.
-    func adopt(_ child: PickleSlot, into node: PickleNode) throws {
+    mutating func adopt(_ child: PickleSlot, into node: PickleNode) throws {
         let h = child.height + 1
         if h > node.height {
             node.height = h
@@ -147,7 +152,7 @@ final class PickleMachine {
     }
 
     /// A tuple: a leaf when every item is immutable, else a node.
-    func makeTuple(_ items: [PickleSlot]) throws -> PickleSlot {
+    mutating func makeTuple(_ items: [PickleSlot]) throws -> PickleSlot {
         var values = [PickleValue]()
         values.reserveCapacity(items.count)
         var height = 1, size = 1
@@ -172,23 +177,36 @@ final class PickleMachine {
 
     // MARK: Memo
 
-    func memoPut(_ index: Int) throws {
+    mutating func memoPut(_ index: Int) throws {
         guard index >= 0 else { throw invalid("negative memo index \(index)") }
         let s = try top(.put)
-        if memo[index] == nil, memo.count >= limits.maxMemoEntries {
-            throw error(.pickleLimit, "memo exceeds the limit of \(limits.maxMemoEntries) entries")
+        let isNew = index < memoDense.count ? memoDense[index] == nil : memoSparse[index] == nil
+        if isNew {
+            guard memoCount < limits.maxMemoEntries else {
+                throw error(.pickleLimit, "memo exceeds the limit of \(limits.maxMemoEntries) entries")
+            }
+            memoCount += 1
         }
-        memo[index] = s
+        if index < memoDense.count {
+            memoDense[index] = s
+        } else if index <= memoDense.count + 1024 && memoSparse.isEmpty {
+            // Grow densely only by small steps, so a hostile index cannot allocate a huge array.
+            while memoDense.count < index { memoDense.append(nil) }
+            memoDense.append(s)
+        } else {
+            memoSparse[index] = s
+        }
     }
 
-    func memoGet(_ index: Int) throws {
-        guard let s = memo[index] else { throw invalid("memo key \(index) was never stored") }
+    mutating func memoGet(_ index: Int) throws {
+        let s = index >= 0 && index < memoDense.count ? memoDense[index] : memoSparse[index]
+        guard let s else { throw invalid("memo key \(index) was never stored") }
         try push(s)
     }
 
     // MARK: Run
 
-    func run() throws -> PickleValue {
+    mutating func run() throws -> PickleValue {
         while true {
             opOffset = input.position
             let raw = try input.byte("an opcode")
@@ -200,7 +218,7 @@ final class PickleMachine {
         }
     }
 
-    private func finish() throws -> PickleValue {
+    private mutating func finish() throws -> PickleValue {
         guard marks.isEmpty else { throw invalid("STOP with \(marks.count) unclosed MARK(s)") }
         guard stack.count == 1 else { throw invalid("STOP with \(stack.count) values on the stack (expected 1)") }
         guard input.isAtEnd else {
@@ -211,7 +229,7 @@ final class PickleMachine {
         return value
     }
 
-    private func step(_ op: PickleOpcode) throws {
+    private mutating func step(_ op: PickleOpcode) throws {
         switch op {
         case .proto:
             let v = try input.byte("PROTO")
@@ -350,7 +368,7 @@ final class PickleMachine {
         case .put: try memoPut(try decimal(try input.textLine("PUT", at: opOffset), op))
         case .binPut: try memoPut(Int(try input.byte(op.name)))
         case .longBinPut: try memoPut(try input.u32(op.name))
-        case .memoize: try memoPut(memo.count)
+        case .memoize: try memoPut(memoCount)
         case .get: try memoGet(try decimal(try input.textLine("GET", at: opOffset), op))
         case .binGet: try memoGet(Int(try input.byte(op.name)))
         case .longBinGet: try memoGet(try input.u32(op.name))
@@ -430,7 +448,7 @@ final class PickleMachine {
         }
     }
 
-    func tupleItems(_ s: PickleSlot, _ op: PickleOpcode) throws -> [PickleSlot] {
+    mutating func tupleItems(_ s: PickleSlot, _ op: PickleOpcode) throws -> [PickleSlot] {
         switch s {
         case let .leaf(.tuple(values), _, _): return try values.map { try leafSlot($0) }
         case let .node(n):
@@ -440,7 +458,7 @@ final class PickleMachine {
         throw invalid("\(op.name) arguments must be a tuple, not a \(kind(s))")
     }
 
-    private func appendItems(_ items: [PickleSlot], to target: PickleSlot, _ op: PickleOpcode) throws {
+    private mutating func appendItems(_ items: [PickleSlot], to target: PickleSlot, _ op: PickleOpcode) throws {
         guard case let .node(node) = target else { throw invalid("\(op.name) on a \(kind(target))") }
         switch node.content {
         case var .list(existing):
@@ -457,7 +475,7 @@ final class PickleMachine {
         for c in items { try adopt(c, into: node) }
     }
 
-    private func setItems(_ items: [PickleSlot], into node: PickleNode, _ op: PickleOpcode) throws {
+    private mutating func setItems(_ items: [PickleSlot], into node: PickleNode, _ op: PickleOpcode) throws {
         switch node.content {
         case var .dict(d):
             node.content = .released
