@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -21,6 +21,6 @@ struct CkptBridge: ParsableCommand {
         offset, exit status 2, and nothing existing is touched.
         """,
         version: version,
-        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self]
+        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self]
     )
 }

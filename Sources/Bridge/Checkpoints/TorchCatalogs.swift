@@ -25,6 +25,15 @@ extension TensorCatalog {
             return TensorCatalog(path: path, format: format, entries: entries, notes: notes)
         case .legacy:
             let ckpt = try LegacyMegatronCheckpoint(path: path)
+            // With the HF config the checkpoint carries, show (and compare) global tensors under their
+            // torch_dist keys; without it, each rank's local tensors.
+            if let (store, dir) = try? MegatronStorageView.open(path) {
+                let entries = try store.tensorNames.map { Entry(name: $0, source: try store.tensorSource($0), location: "\(ckpt.ranks.count) rank files") }
+                return TensorCatalog(path: path, format: format, entries: entries,
+                                     notes: [("folder", dir), ("iteration", ckpt.iteration?.description ?? "?"),
+                                             ("ranks", ckpt.ranks.map { $0.folderName(pipelineParallel: ckpt.pipelineParallel, expertParallel: ckpt.expertParallel) }.joined(separator: " ")),
+                                             ("view", "global tensors reassembled from the ranks")])
+            }
             var entries = [Entry]()
             for r in ckpt.ranks {
                 let file = try ckpt.file(r)
@@ -40,7 +49,7 @@ extension TensorCatalog {
             }
             return TensorCatalog(path: path, format: format, entries: entries,
                                  notes: [("folder", ckpt.directory), ("iteration", ckpt.iteration?.description ?? "?"),
-                                         ("ranks", "\(ckpt.ranks.count)")])
+                                         ("ranks", "\(ckpt.ranks.count)"), ("view", "local tensors per rank (no HF config found to reassemble them)")])
         case .torchSave:
             let file = try TorchSaveFile(path: path)
             let dict = try file.stateDict()

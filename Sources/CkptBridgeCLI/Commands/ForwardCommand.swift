@@ -1,0 +1,62 @@
+import ArgumentParser
+import Bridge
+import Forward
+import Foundation
+import TensorCore
+
+extension GELUKind: ExpressibleByArgument {}
+
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Run the fp32 CPU reference forward pass of a Qwen3-VL checkpoint and write its logits.",
+        discussion: """
+        CHECKPOINT is a Hugging Face folder or a Megatron checkpoint (torch_dist or legacy, any layout); \
+        Megatron weights are read by their own names with Megatron's runtime semantics (fused QKV split \
+        per query group, fc1 chunked into gate and up, experts as [L,E,2I,H]), independently of the \
+        converter. Weights are read layer by layer from the mapped files, so memory stays near one layer.
+
+        The inputs file is safetensors with input_ids (I64 [1,S]) and optionally pixel_values \
+        (F32 [P, C·T·patch²]) and image_grid_thw (I64 [n,3]), as the transformers processor makes them. \
+        The output holds logits (F32 [1,S,V]).
+
+        Example:
+          ckpt-bridge forward ./megatron --inputs prompt.safetensors --out logits.safetensors
+        """
+    )
+
+    @Argument(help: "The checkpoint (HF folder, torch_dist or legacy folder).")
+    var checkpoint: String
+    @Option(help: "Inputs file (safetensors). Default: the built-in text prompt.")
+    var inputs: String?
+    @Option(help: "Key prefix of the inputs in the file (e.g. 'image.').")
+    var prefix: String?
+    @Option(help: "Where to write the logits (safetensors).")
+    var out: String
+    @Option(help: "HF folder with config.json, for Megatron checkpoints that carry none.")
+    var hfConfig: String?
+    @Option(help: "GELU in the vision patch mergers: exact (transformers, default) or tanh (Megatron's runtime).")
+    var mergerGelu: GELUKind = .exact
+    @Option(help: "BLAS threads (default: the number of cores).")
+    var threads: Int?
+    @Flag(help: "Print the cause chain of errors.")
+    var verbose = false
+
+    func run() throws {
+        try runReportingErrors(verbose: verbose) {
+            let start = Date()
+            let model = try ForwardModel.open(checkpoint, hfConfig: hfConfig)
+            let all = try loadInputs(path: inputs, prefix: prefix, config: model.config)
+            let (_, input) = all[0]
+            let forward = Qwen3VLForward(config: model.config, weights: model.weights,
+                                         options: ForwardOptions(mergerGELU: mergerGelu, threads: threads))
+            let t0 = Date()
+            let output = try forward.run(input)
+            let compute = Date().timeIntervalSince(t0)
+            try output.save(to: out)
+            let tokens = input.inputIds.count
+            print("forward (\(model.kind)): \(tokens) tokens → logits \(Shape.describe(output.shape)) in \(String(format: "%.3f", compute)) s " +
+                  "(\(String(format: "%.1f", Double(tokens) / max(compute, 1e-9))) tokens/s; \(String(format: "%.2f", Date().timeIntervalSince(start))) s total) → \(out)")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Bridge
+import Forward
+import SafeTensors
+import TensorCore
+
+/// Adapts the converter's global-tensor stores to the forward pass's Megatron reader.
+final class MegatronStoreAdapter: MegatronTensorStore {
+    let store: TensorStore
+    let origin: String?
+    init(_ store: TensorStore, origin: String) {
+        self.store = store
+        self.origin = origin
+    }
+    var keys: [String] { store.tensorNames }
+    func tensor(_ key: String) throws -> TensorSource { try store.tensorSource(key) }
+}
+
+/// A checkpoint opened for the forward pass: its config and weights, read with the semantics of its own
+/// format (HF names for safetensors, Megatron names and runtime semantics for torch_dist and legacy).
+struct ForwardModel {
+    var config: ModelConfig
+    var weights: ModelWeights
+    var kind: String
+
+    /// - Parameter hfConfig: a folder whose config.json describes the model (for Megatron checkpoints
+    ///   without an embedded config).
+    static func open(_ path: String, hfConfig: String?) throws -> ForwardModel {
+        switch try CheckpointFormat.detect(path) {
+        case .safetensors:
+            let ckpt = try SafeTensorsCheckpoint(path: path)
+            let cfgPath = FileSystem.join(hfConfig ?? ckpt.directory, "config.json")
+            let config = try ModelConfig(configPath: cfgPath)
+            return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors")
+        case .torchDist, .legacy:
+            let source = try MegatronSource.open(path)
+            let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
+                                                  mappings: MappingTableLoader.defaultDirectory())
+            let config = try ModelConfig(json: found.config.json)
+            let (store, dir) = try MegatronStorageView.open(path, explicitConfig: hfConfig)
+            let weights = try MegatronWeights(store: MegatronStoreAdapter(store, origin: dir), config: config)
+            return ForwardModel(config: config, weights: weights, kind: "Megatron \(try CheckpointFormat.detect(path).rawValue)")
+        case .torchSave:
+            throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)
+        }
+    }
+}
+
+/// The inputs to run: from a file (`--inputs`, optionally under `--prefix`), else the built-in text and
+/// image prompts. A file holding `text.` / `image.` prefixed inputs (like the fixtures' reference files)
+/// gives both.
+func loadInputs(path: String?, prefix: String?, config: ModelConfig) throws -> [(name: String, inputs: ForwardInputs)] {
+    guard let path else { return try ForwardInputs.builtIn(config: config) }
+    if let prefix { return [(prefix.isEmpty ? "input" : prefix, try ForwardInputs(path: path, prefix: prefix))] }
+    let names = try SafeTensorsCheckpoint(path: path).names
+    if names.contains("input_ids") { return [("input", try ForwardInputs(path: path))] }
+    let prefixes = ["text.", "image."].filter { names.contains($0 + "input_ids") }
+    guard !prefixes.isEmpty else {
+        throw BridgeError(.request, "no input_ids in the inputs file", file: path, hint: "the file needs input_ids (I64 [1,S]), optionally pixel_values and image_grid_thw")
+    }
+    return try prefixes.map { (String($0.dropLast()), try ForwardInputs(path: path, prefix: $0)) }
+}
