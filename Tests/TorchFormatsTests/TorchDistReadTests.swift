@@ -108,6 +108,35 @@ import Testing
         #expect(ckpt.metadata.storageMeta?.checkpointID == "iter_0000000")
     }
 
+    /// megatron-core 0.15 pickled `MCoreMetadata` (a Metadata subclass with `mcore_data`): accepted, and
+    /// the extra fields are not needed to read.
+    @Test func acceptsMCore015MetadataClass() throws {
+        let path = try Fixtures.path("mcore_gpt/dense/tp1_ep1/torch_dist/.metadata")
+        guard case var .object(o) = try PickleReader().read(try readWholeFile(path)), case var .dict(state)? = o.state else {
+            Issue.record("unexpected metadata")
+            return
+        }
+        o.module = "megatron.core.dist_checkpointing.strategies.torch"
+        o.name = "MCoreMetadata"
+        state.append((.string("mcore_data"), .stringDict([("decoder.layers.mlp.linear_fc1.weight", .stringDict([]))])))
+        o.state = .dict(state)
+        let m = try DCPMetadata(pickle: .object(o))
+        let plain = try DCPMetadata(path: path)
+        #expect(m.className == "megatron.core.dist_checkpointing.strategies.torch.MCoreMetadata")
+        #expect(m.entries.map(\.key) == plain.entries.map(\.key))
+        // An unknown field is refused.
+        state.append((.string("surprise"), .none))
+        o.state = .dict(state)
+        #expect(throws: TorchFormatsError.self) { try DCPMetadata(pickle: .object(o)) }
+    }
+
+    @Test func describesValuesLikePython() throws {
+        let v = PickleValue.dict([(.string("a"), .tuple([.int(1)])), (.string("b"), .list([.none, .bool(true), .float(3.0)]))])
+        #expect(v.description == "{'a': (1,), 'b': [None, True, 3.0]}")
+        let common = try #require(try TorchDistCheckpoint(path: try Fixtures.path("qwen3_vl_dense_tiny/bridge_tp1_ep1/megatron")).commonState)
+        #expect(common.description.hasPrefix("{'checkpoint_version': 3.0, 'iteration': 0"))
+    }
+
     @Test func opensIterationFolderAndRootAlike() throws {
         let root = try Fixtures.path("qwen3_vl_dense_tiny/bridge_tp2_ep1/megatron")
         let a = try TorchDistCheckpoint(path: root)

@@ -95,6 +95,27 @@ import Testing
         #expect(f.root["args"]?["num_layers"] == .int(2))
     }
 
+    /// torch pickles `module.state_dict()` as an OrderedDict, its items, then BUILD({'_metadata':
+    /// OrderedDict({'': {'version': 1}})}) (observed with torch 2.13 for nn.Linear). Megatron's legacy
+    /// `model` entries have that shape; the items and the attribute are both kept.
+    @Test func stateDictWithMetadataAttribute() throws {
+        let scratch = ScratchFolder("ts")
+        let w = ArrayTensor.pattern(.f32, [2, 2]), b = ArrayTensor.pattern(.f32, [2], seed: 9)
+        let meta = PickleValue.orderedDict([(.string(""), .stringDict([("version", .int(1))]))])
+        let model = PickleValue.object(PickleObject(module: "collections", name: "OrderedDict", construction: .reduce, dictItems: [
+            (.string("weight"), .tensorPayload(try TorchTensorPayload(source: w))),
+            (.string("bias"), .tensorPayload(try TorchTensorPayload(source: b))),
+        ], state: .stringDict([("_metadata", meta)])))
+        let f = try save(.stringDict([("model", model)]), in: scratch)
+        let m = try #require(f.root["model"])
+        #expect(m.isOrderedDictObject)
+        #expect(m.dictItems?.map(\.0) == [.string("weight"), .string("bias")])
+        #expect(m.objectValue?.state?["_metadata"] == .dict([(.string(""), .stringDict([("version", .int(1))]))]))
+        let sd = try f.stateDict(at: ["model"])
+        #expect(sd.order == ["weight", "bias"])
+        #expect(try sd.tensors["bias"]!.readBytes() == b.bytes)
+    }
+
     /// torch's own train_state.pt (0-dim int and bool tensors, written with data descriptors).
     @Test func readsTorchTrainState() throws {
         let f = try TorchSaveFile(path: try Fixtures.path("qwen3_vl_dense_tiny/bridge06_tp1_ep1/megatron/iter_0000000/train_state.pt"),

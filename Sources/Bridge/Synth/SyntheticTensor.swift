@@ -64,14 +64,20 @@ public final class SyntheticTensor: TensorSource {
         return center + scale * (2 * u - 1)
     }
 
+    /// fp32 -> bf16 rounding to nearest even (the values are finite, so no NaN case); inlined here because
+    /// the TensorCore version is not inlinable across modules and dominated the generation time.
+    @inline(__always) static func bf16(_ f: Float) -> UInt16 {
+        let bits = f.bitPattern
+        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    }
+
     public func pieces(covering box: Box) throws -> [TensorPiece] {
         guard Box(shape: shape).contains(box) else {
             throw TensorCoreError(.shape, "region \(box) lies outside the tensor's shape \(Shape.describe(shape))")
         }
         if box.isEmpty { return [] }
-        let buffer = GeneratedBuffer(byteCount: box.elementCount * dtype.byteSize!)
+        let buffer = GeneratedBuffer.forThisThread(byteCount: box.elementCount * dtype.byteSize!)
         fill(box, into: buffer.base)
-        buffer.keepUntilNextOnThisThread()
         return [TensorPiece(box: box, data: .memory(base: UnsafeRawPointer(buffer.base), strides: Shape.rowMajorStrides(box.sizes),
                                                     dtype: dtype, owner: buffer))]
     }
@@ -114,7 +120,7 @@ public final class SyntheticTensor: TensorSource {
             for j in 0..<count { d[j] = value(at: start + j) }
         case .bf16:
             let d = dest.assumingMemoryBound(to: UInt16.self)
-            for j in 0..<count { d[j] = FloatCast.floatToBF16(value(at: start + j)) }
+            for j in 0..<count { d[j] = Self.bf16(value(at: start + j)) }
         default:
             let d = dest.assumingMemoryBound(to: UInt16.self)
             for j in 0..<count { d[j] = FloatCast.floatToF16(value(at: start + j)) }
@@ -122,26 +128,40 @@ public final class SyntheticTensor: TensorSource {
     }
 }
 
-/// Memory a generated piece points into; freed when the last piece referring to it goes.
+/// Memory a generated piece points into.
+///
+/// Each thread keeps its most recent buffer, for two reasons. A piece's `owner` is otherwise the buffer's
+/// only strong reference, and a consumer that binds the base pointer out of the piece lets ARC release the
+/// piece (and free the memory) before it has used the pointer: `WriteExecutor`'s zero-copy path does
+/// exactly that. And reusing the buffer for the thread's next slab, once no piece refers to it any more,
+/// saves the page faults of a fresh allocation per slab (the writer asks for slabs of up to 128 MB).
+/// Consumers ask for pieces one slab at a time per thread, so this holds at most one slab per thread.
 final class GeneratedBuffer {
     let base: UnsafeMutableRawPointer
+    let capacity: Int
 
     init(byteCount: Int) {
-        base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, byteCount), alignment: 64)
+        capacity = Swift.max(1, byteCount)
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
     }
 
     deinit { base.deallocate() }
 
     private static let slotKey = "CheckpointBridge.SyntheticTensor.lastBuffer"
 
-    /// Keeps this buffer alive until the calling thread generates its next piece.
-    ///
-    /// A piece's `owner` is its buffer's only strong reference, and a consumer that binds the base pointer
-    /// out of the piece lets ARC release the piece (and free the memory) before it has used the pointer:
-    /// `WriteExecutor` does exactly that on its zero-copy path. Consumers ask for pieces one slab at a time
-    /// per thread, so holding the most recent buffer of each thread closes the gap, for at most one slab
-    /// per thread.
-    func keepUntilNextOnThisThread() {
-        Thread.current.threadDictionary[Self.slotKey] = self
+    /// A buffer of at least `byteCount` bytes: this thread's previous one when nothing else refers to it
+    /// and it is large enough, else a new one (which becomes this thread's).
+    static func forThisThread(byteCount: Int) -> GeneratedBuffer {
+        let slots = Thread.current.threadDictionary
+        if var previous = slots[slotKey] as? GeneratedBuffer {
+            slots.removeObject(forKey: slotKey)
+            if previous.capacity >= byteCount && isKnownUniquelyReferenced(&previous) {
+                slots[slotKey] = previous
+                return previous
+            }
+        }
+        let fresh = GeneratedBuffer(byteCount: byteCount)
+        slots[slotKey] = fresh
+        return fresh
     }
 }

@@ -51,14 +51,17 @@ public final class LegacyMegatronCheckpoint {
         case 1: break
         case 3: (pp, ep) = (true, true)
         default:
-            if let p = pipelineParallel, let e = expertParallel, p != e {
+            // Two numbers: mp_rank_TT_XXX where XXX is the PP rank or the EP rank, never both.
+            switch (pipelineParallel, expertParallel) {
+            case let (p?, e?):
+                guard p != e else {
+                    throw TorchFormatsError(.checkpointLayout, "folders named mp_rank_XX_YYY carry exactly one of the pipeline and expert ranks",
+                                            file: dir, hint: "pipelineParallel and expertParallel cannot both be \(p)")
+                }
                 (pp, ep) = (p, e)
-            } else if let p = pipelineParallel, expertParallel == nil {
-                (pp, ep) = (p, !p)
-            } else if let e = expertParallel, pipelineParallel == nil {
-                (pp, ep) = (!e, e)
-            } else {
-                (pp, ep) = try Self.parallelismFromArgs(found.sorted { $0.0 < $1.0 }[0].0)
+            case let (p?, nil): (pp, ep) = (p, !p)
+            case let (nil, e?): (pp, ep) = (!e, e)
+            case (nil, nil): (pp, ep) = try Self.parallelismFromArgs(found.sorted { $0.0 < $1.0 }[0].0)
             }
         }
         var map = [LegacyRank: String]()

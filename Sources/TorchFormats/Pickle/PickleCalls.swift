@@ -29,12 +29,15 @@ extension PickleMachine {
         case .constant:
             throw invalid("\(qualified) cannot be called (\(op.name))")
         case .orderedDict:
-            let node = try newNode(.dict(PickleNode.DictItems()))
+            var empty = PickleNode.DictItems()
+            empty.isOrderedDict = true
+            let node = try newNode(.dict(empty))
             guard args.count <= 1 else { throw invalid("\(qualified) takes at most one argument") }
             if let a = args.first {
                 let (v, _) = try materialize(a, depth: 0, cached: false)
                 guard let seq = v.sequenceValue else { throw invalid("\(qualified) argument must be a list of pairs") }
                 var d = PickleNode.DictItems()
+                d.isOrderedDict = true
                 for p in seq {
                     guard let kv = p.sequenceValue, kv.count == 2 else { throw invalid("\(qualified) argument must be a list of pairs") }
                     let k = try leafSlot(kv[0]), x = try leafSlot(kv[1])
@@ -112,6 +115,11 @@ extension PickleMachine {
     }
 
     mutating func build(_ target: PickleSlot, state: PickleSlot) throws {
+        // torch pickles a module state dict as an OrderedDict plus BUILD({'_metadata': …}): keep both.
+        if case let .node(node) = target, case let .dict(d) = node.content, d.isOrderedDict {
+            node.content = .object(PickleNode.ObjectParts(module: "collections", name: "OrderedDict", construction: .reduce,
+                                                          args: [], dictItems: d.items))
+        }
         guard case let .node(node) = target, case var .object(parts) = node.content else {
             throw invalid("BUILD on a \(kind(target)): only objects of allowlisted classes take a state")
         }

@@ -17,6 +17,9 @@ final class PickleNode {
         /// Positions of string and int keys, so that a repeated key replaces its value as in Python.
         var stringIndex: [String: Int] = [:]
         var intIndex: [Int: Int] = [:]
+        /// Made by `collections.OrderedDict(...)`: a later BUILD (instance attributes such as a state
+        /// dict's `_metadata`) turns the node into an OrderedDict object that keeps both.
+        var isOrderedDict = false
 
         mutating func set(_ key: PickleSlot, _ value: PickleSlot) {
             if case let .leaf(.string(s), _, _) = key {

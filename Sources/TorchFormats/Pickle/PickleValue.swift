@@ -111,17 +111,23 @@ extension PickleValue: Equatable {
 extension PickleValue {
     /// The entry for a string key of a dict, nil when this is not a dict or the key is absent.
     public func dictValue(for key: String) -> PickleValue? {
-        guard case let .dict(items) = self else { return nil }
+        guard let items = dictItems else { return nil }
         return items.last(where: { $0.0 == .string(key) })?.1
     }
 
     /// A dict's entry by string key, or an object's attribute (from its dict state).
     public subscript(key: String) -> PickleValue? {
-        switch self {
-        case .dict: return dictValue(for: key)
-        case let .object(o): return o.attribute(key)
-        default: return nil
+        if isOrderedDictObject || dictItems != nil { return dictValue(for: key) }
+        if case let .object(o) = self { return o.attribute(key) }
+        return nil
+    }
+
+    /// True for an OrderedDict that kept instance attributes (`.object` form; see `dictItems`).
+    public var isOrderedDictObject: Bool {
+        if case let .object(o) = self, o.module == "collections", o.name == "OrderedDict", o.args.isEmpty, o.listItems.isEmpty {
+            return true
         }
+        return false
     }
 
     public var isNone: Bool { if case .none = self { return true }; return false }
@@ -147,7 +153,15 @@ extension PickleValue {
         default: return nil
         }
     }
-    public var dictItems: [(PickleValue, PickleValue)]? { if case let .dict(d) = self { return d }; return nil }
+    /// The items of a dict, or of an OrderedDict kept as an object because it has attributes (a torch
+    /// module state dict carries `_metadata`; read it with `objectValue?.state`).
+    public var dictItems: [(PickleValue, PickleValue)]? {
+        switch self {
+        case let .dict(d): return d
+        case let .object(o) where isOrderedDictObject: return o.dictItems
+        default: return nil
+        }
+    }
     public var objectValue: PickleObject? { if case let .object(o) = self { return o }; return nil }
     public var tensorValue: PickledTensor? { if case let .tensor(t) = self { return t }; return nil }
     /// `module.name` of a global.

@@ -225,8 +225,13 @@ struct DCPMetadataParser {
         let (_, st) = try object(v, accepting: cls("StorageMeta"), what: "storage_meta")
         func str(_ n: String) throws -> String? {
             guard let x = get(st, n), !x.isNone else { return nil }
-            guard let s = x.stringValue else { throw fail("StorageMeta.\(n) is a \(x.kindDescription)") }
-            return s
+            if let s = x.stringValue { return s }
+            // torch records the checkpoint folder as a pathlib path when it was given one.
+            if let o = x.objectValue, o.module == "pathlib", o.name.hasSuffix("Path"), o.args.allSatisfy({ $0.stringValue != nil }) {
+                let parts = o.args.compactMap(\.stringValue)
+                return parts.first == "/" ? "/" + parts.dropFirst().joined(separator: "/") : parts.joined(separator: "/")
+            }
+            throw fail("StorageMeta.\(n) is a \(x.kindDescription)")
         }
         for (name, _) in st where !["checkpoint_id", "save_id", "load_id", "modules"].contains(name) {
             throw fail("unknown StorageMeta field '\(name)'")

@@ -47,6 +47,7 @@ public final class TorchDistCheckpoint {
     public let verifyCRC: Bool
 
     private let tensorEntries: [String: DCPMetadata.TensorEntry]
+    private let byteKeySet: Set<String>
     private let locations: [DCPMetadata.StorageIndex: DCPMetadata.StorageInfo]
     private let lock = NSLock()
     private var files: [String: MappedFile] = [:]
@@ -89,6 +90,7 @@ public final class TorchDistCheckpoint {
         tensorEntries = t
         tensorKeys = t.keys.sorted()
         byteKeys = metadata.byteKeys.sorted()
+        byteKeySet = Set(byteKeys)
         var loc = [DCPMetadata.StorageIndex: DCPMetadata.StorageInfo]()
         for (i, info) in metadata.storage { loc[i] = info }
         locations = loc
@@ -101,7 +103,7 @@ public final class TorchDistCheckpoint {
     /// The metadata of a tensor key.
     public func tensorEntry(_ key: String) throws -> DCPMetadata.TensorEntry {
         guard let e = tensorEntries[key] else {
-            throw TorchFormatsError(.notFound, byteKeys.contains(key) ? "key is a byte item, not a tensor" : "no tensor with this key",
+            throw TorchFormatsError(.notFound, byteKeySet.contains(key) ? "key is a byte item, not a tensor" : "no tensor with this key",
                                     file: directory, key: key)
         }
         return e
@@ -180,7 +182,7 @@ public final class TorchDistCheckpoint {
     }
 
     private func byteIndex(_ key: String) throws -> DCPMetadata.StorageIndex {
-        guard byteKeys.contains(key) else {
+        guard byteKeySet.contains(key) else {
             throw TorchFormatsError(.notFound, tensorEntries[key] != nil ? "key is a tensor, not a byte item" : "no byte item with this key",
                                     file: directory, key: key)
         }
@@ -196,7 +198,7 @@ public final class TorchDistCheckpoint {
         get throws {
             let path = FileSystem.join(directory, Self.commonFileName)
             if FileSystem.isFile(path) { return try TorchSaveFile(path: path, verifyCRC: verifyCRC).root }
-            guard byteKeys.contains(Self.commonStateKey) else { return nil }
+            guard byteKeySet.contains(Self.commonStateKey) else { return nil }
             let v = try bytesItem(Self.commonStateKey)
             guard let l = v.listValue, l.count == 1 else {
                 throw TorchFormatsError(.dcpInvalid, "common state item is a \(v.kindDescription), expected a one-element list",

@@ -116,6 +116,9 @@ public struct TorchDistWritePlan {
             throw fail("chunk \(Shape.describe(c.offsets))+\(Shape.describe(c.sizes)) does not match the rank of \(Shape.describe(c.globalShape))")
         }
         guard TorchDTypes.torchName(c.dtype) != nil, c.dtype.byteSize != nil else { throw fail("torch cannot store \(c.dtype) tensors") }
+        guard c.dtype == c.source.dtype || (c.dtype.isConvertibleFloat && c.source.dtype.isConvertibleFloat) else {
+            throw fail("cannot store a \(c.source.dtype) tensor as \(c.dtype)")
+        }
         guard c.sourceBox.rank == c.source.shape.count, Box(shape: c.source.shape).contains(c.sourceBox) else {
             throw fail("source region \(c.sourceBox) lies outside the source's shape \(Shape.describe(c.source.shape))")
         }

@@ -185,13 +185,12 @@ public final class TorchSaveFile {
             guard out.tensors[full] == nil, out.others[full] == nil else {
                 throw TorchFormatsError(.torchSaveInvalid, "state dict key appears twice", file: path, key: full)
             }
-            switch x {
-            case let .tensor(t):
+            if case let .tensor(t) = x {
                 out.tensors[full] = try contiguousTensor(t, name: full)
                 out.order.append(full)
-            case .dict:
+            } else if x.dictItems != nil {
                 try flatten(x, prefix: full + ".", into: &out, where: place, depth: depth + 1)
-            default:
+            } else {
                 out.others[full] = x
                 out.order.append(full)
             }
