@@ -52,3 +52,22 @@ import Testing
         print("LINEAR", sd.order, f.root["model"]?.objectValue?.state as Any)
     }
 }
+@Suite struct TmpZip64Export {
+    @Test func export() throws {
+        guard let out = ProcessInfo.processInfo.environment["TF_ZIP64_OUT"] else { return }
+        let n = 0x1_0000_0040
+        let zeros = ComposedTensor(dtype: .u8, shape: [n], parts: [.zeros(Box(shape: [n]))])
+        let small = ArrayTensor.pattern(.f32, [3, 3], seed: 5)
+        let root = PickleValue.stringDict([("big", .tensorPayload(try TorchTensorPayload(source: zeros))),
+                                           ("small", .tensorPayload(try TorchTensorPayload(source: small)))])
+        let t0 = Date()
+        let plan = try TorchSaveWriter.plan(root, archiveName: "huge")
+        let f = try OutputFile(creating: out, size: plan.totalLength)
+        try plan.write(to: f, executor: WriteExecutor(jobs: 2, budget: 64 << 20))
+        try writeWholeFile(out + ".small.bin", small.bytes)
+        let back = try TorchSaveFile(path: out)
+        #expect(back.zip.entries.map(\.size) == [back.zip.entries[0].size, 6, n, 36, 2])
+        #expect(try back.stateDict().tensors["small"]!.readBytes() == small.bytes)
+        print("ZIP64 wrote \(plan.totalLength) bytes in \(Date().timeIntervalSince(t0)) s")
+    }
+}
