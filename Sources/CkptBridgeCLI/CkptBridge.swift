@@ -14,8 +14,11 @@ struct CkptBridge: ParsableCommand {
         (.metadata + __R_W.distcp), legacy Megatron (mp_rank_*/model_optim_rng.pt) and single torch.save files.
 
         Typical use:
-          ckpt-bridge inspect ./Qwen3-VL-8B-Instruct
-          ckpt-bridge diff ./a ./b                 exit 0 equal, 1 different, 2 error
+          ckpt-bridge import ./Qwen3-VL-30B-A3B-Instruct ./megatron --tp 2 --ep 4
+          ckpt-bridge verify ./Qwen3-VL-30B-A3B-Instruct ./megatron     logits of both, compared
+          ckpt-bridge export ./megatron ./hf-out
+          ckpt-bridge diff ./Qwen3-VL-30B-A3B-Instruct ./hf-out         exit 0 equal, 1 different, 2 error
+          ckpt-bridge inspect ./megatron
 
         Every command fails closed: bad input stops with a message naming the file, key and byte \
         offset, exit status 2, and nothing existing is touched.
