@@ -130,6 +130,25 @@ import Testing
         #expect(throws: TorchFormatsError.self) { try DCPMetadata(pickle: .object(o)) }
     }
 
+    /// torch stores `StorageMeta.checkpoint_id` as a `pathlib.PosixPath` when the save was given a path
+    /// object (`PosixPath.__reduce__` = `(PosixPath, ('/', 'a', 'b'))` in Python ≤ 3.11).
+    @Test func storageMetaWithPathlibCheckpointID() throws {
+        let path = try Fixtures.path("mcore_gpt/dense/tp1_ep1/torch_dist/.metadata")
+        guard case var .object(o) = try PickleReader().read(try readWholeFile(path)), case var .dict(state)? = o.state,
+              let i = state.firstIndex(where: { $0.0 == .string("storage_meta") }), case var .object(sm) = state[i].1,
+              case var .dict(fields)? = sm.state, let j = fields.firstIndex(where: { $0.0 == .string("checkpoint_id") }) else {
+            Issue.record("unexpected metadata")
+            return
+        }
+        fields[j].1 = .object(PickleObject(module: "pathlib", name: "PosixPath", construction: .reduce,
+                                           args: [.string("/"), .string("ckpt"), .string("iter_0000001")]))
+        sm.state = .dict(fields)
+        state[i].1 = .object(sm)
+        o.state = .dict(state)
+        let bytes = try PickleWriter.serialize(.object(o))
+        #expect(try DCPMetadata(pickle: try PickleReader().read(bytes)).storageMeta?.checkpointID == "/ckpt/iter_0000001")
+    }
+
     @Test func describesValuesLikePython() throws {
         let v = PickleValue.dict([(.string("a"), .tuple([.int(1)])), (.string("b"), .list([.none, .bool(true), .float(3.0)]))])
         #expect(v.description == "{'a': (1,), 'b': [None, True, 3.0]}")

@@ -47,7 +47,9 @@ public final class Qwen3VLForward {
     public func run(_ inputs: ForwardInputs, trace: ForwardTrace? = nil) throws -> ForwardOutput {
         Self.lock.lock()
         defer { Self.lock.unlock() }
-        BLAS.setThreads(options.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        BLAS.setThreads(threads)
+        FloatReader.threads = threads
         let t = config.text, h = t.hiddenSize, vocab = t.vocabSize
         let w = weights.config.text
         guard (w.hiddenSize, w.numLayers, w.vocabSize, w.numHeads, w.numKVHeads, w.headDim)
@@ -96,10 +98,14 @@ public final class Qwen3VLForward {
         let h = config.text.hiddenSize, vocab = config.text.vocabSize
         let chunk = max(1, options.outputChunkBytes / (h * MemoryLayout<Float>.size))
         var logits = [Float](repeating: 0, count: s * vocab)
+        // One buffer for every chunk of rows: fresh memory per chunk cost as much in page faults as the GEMMs.
+        var w = [Float](repeating: 0, count: min(chunk, vocab) * h)
         var start = 0
         while start < vocab {
             let n = min(chunk, vocab - start)
-            let w = try weights.outputRows(start..<(start + n))
+            try w.withUnsafeMutableBufferPointer { wp in
+                try weights.outputRows(start..<(start + n), into: wp.baseAddress!)
+            }
             hidden.withUnsafeBufferPointer { hp in
                 w.withUnsafeBufferPointer { wp in
                     logits.withUnsafeMutableBufferPointer { lp in

@@ -88,9 +88,19 @@ public final class HFWeights: ModelWeights {
     }
 
     public func outputRows(_ range: Range<Int>) throws -> [Float] {
+        let key = try outputKey()
+        return try table.rows(key, range, width: h, minRows: config.text.vocabSize)
+    }
+
+    public func outputRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
+        let key = try outputKey()
+        try table.rows(key, range, width: h, minRows: config.text.vocabSize, into: buffer)
+    }
+
+    private func outputKey() throws -> String {
         let key = config.tieWordEmbeddings ? text + "embed_tokens.weight" : "lm_head.weight"
         try table.expect(key, try table.shape(key), [config.text.vocabSize, h])
-        return try table.rows(key, range, width: h, minRows: config.text.vocabSize)
+        return key
     }
 
     private func vision() throws -> HFVisionReader {
@@ -130,14 +140,14 @@ enum FusedExpertLayout {
     func expert(_ x: Int, table: TensorTable, gateUp: String, down: String, hidden h: Int, intermediate i: Int) throws -> GatedMLPWeights {
         switch self {
         case .inputMajor:
-            let gu = try table.source(gateUp).readFloats(Box(offsets: [x, 0, 0], sizes: [1, h, 2 * i]))   // [H, 2I]
-            let dn = try table.source(down).readFloats(Box(offsets: [x, 0, 0], sizes: [1, i, h]))         // [I, H]
+            let gu = try FloatReader.floats(try table.source(gateUp), Box(offsets: [x, 0, 0], sizes: [1, h, 2 * i]))   // [H, 2I]
+            let dn = try FloatReader.floats(try table.source(down), Box(offsets: [x, 0, 0], sizes: [1, i, h]))         // [I, H]
             return GatedMLPWeights(gate: Layout.transpose(Layout.columns(gu, rows: h, width: 2 * i, from: 0, count: i), rows: h, cols: i),
                                    up: Layout.transpose(Layout.columns(gu, rows: h, width: 2 * i, from: i, count: i), rows: h, cols: i),
                                    down: Layout.transpose(dn, rows: i, cols: h), intermediate: i)
         case .outputMajor:
-            let gu = try table.source(gateUp).readFloats(Box(offsets: [x, 0, 0], sizes: [1, 2 * i, h]))   // [2I, H]
-            let dn = try table.source(down).readFloats(Box(offsets: [x, 0, 0], sizes: [1, h, i]))         // [H, I]
+            let gu = try FloatReader.floats(try table.source(gateUp), Box(offsets: [x, 0, 0], sizes: [1, 2 * i, h]))   // [2I, H]
+            let dn = try FloatReader.floats(try table.source(down), Box(offsets: [x, 0, 0], sizes: [1, h, i]))         // [H, I]
             return GatedMLPWeights(gate: Layout.rows(gu, from: 0, count: i, width: h),
                                    up: Layout.rows(gu, from: i, count: i, width: h), down: dn, intermediate: i)
         }

@@ -132,9 +132,16 @@ public final class MegatronWeights: ModelWeights {
     }
 
     public func outputRows(_ range: Range<Int>) throws -> [Float] {
-        // share_embeddings_and_output_weights comes from the top-level tie_word_embeddings.
-        let key = lm + (config.tieWordEmbeddings ? "embedding.word_embeddings.weight" : "output_layer.weight")
-        return try table.rows(key, range, width: h, minRows: config.text.vocabSize)
+        try table.rows(outputKey, range, width: h, minRows: config.text.vocabSize)
+    }
+
+    public func outputRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
+        try table.rows(outputKey, range, width: h, minRows: config.text.vocabSize, into: buffer)
+    }
+
+    /// share_embeddings_and_output_weights comes from the top-level tie_word_embeddings.
+    private var outputKey: String {
+        lm + (config.tieWordEmbeddings ? "embedding.word_embeddings.weight" : "output_layer.weight")
     }
 
     private func vision() throws -> MegatronVisionReader {

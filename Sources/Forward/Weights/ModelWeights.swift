@@ -17,6 +17,9 @@ public protocol ModelWeights {
     /// Rows `range` of the output projection (lm_head, or the embedding when tied), [range.count, H].
     /// `range` lies inside the true vocabulary; padded rows are never asked for.
     func outputRows(_ range: Range<Int>) throws -> [Float]
+    /// The same rows written to `buffer` (room for range.count × H floats), so the logits loop can reuse
+    /// one buffer for the whole vocabulary.
+    func outputRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws
 
     /// Conv3d patch embedding as a matrix [Hv, C·T·P·P] plus bias [Hv].
     func patchEmbed() throws -> LinearWeights
@@ -27,6 +30,13 @@ public protocol ModelWeights {
     func merger() throws -> MergerWeights
     /// DeepStack merger `index` (norm over m²·Hv after the merge).
     func deepstackMerger(_ index: Int) throws -> MergerWeights
+}
+
+extension ModelWeights {
+    public func outputRows(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
+        let rows = try outputRows(range)
+        rows.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: rows.count) }
+    }
 }
 
 /// A linear layer: `weight` [out, in], optional `bias` [out].

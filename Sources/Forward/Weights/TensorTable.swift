@@ -50,24 +50,35 @@ struct TensorTable {
     func floats(_ key: String, shape: [Int]) throws -> [Float] {
         let s = try source(key)
         try expect(key, s.shape, shape)
-        return try s.readFloats()
+        return try FloatReader.floats(s)
     }
 
     /// The region `box` of a tensor that must have exactly `shape`.
     func floats(_ key: String, shape: [Int], box: Box) throws -> [Float] {
         let s = try source(key)
         try expect(key, s.shape, shape)
-        return try s.readFloats(box)
+        return try FloatReader.floats(s, box)
     }
 
     /// Rows `range` of a 2-D tensor of width `width` holding at least `minRows` rows.
     func rows(_ key: String, _ range: Range<Int>, width: Int, minRows: Int) throws -> [Float] {
+        try FloatReader.floats(try rowSource(key, width: width, minRows: minRows),
+                               Box(offsets: [range.lowerBound, 0], sizes: [range.count, width]))
+    }
+
+    /// Rows `range` of a 2-D tensor of width `width` holding at least `minRows` rows, into `dest`.
+    func rows(_ key: String, _ range: Range<Int>, width: Int, minRows: Int, into dest: UnsafeMutablePointer<Float>) throws {
+        try FloatReader.read(try rowSource(key, width: width, minRows: minRows),
+                             Box(offsets: [range.lowerBound, 0], sizes: [range.count, width]), into: dest)
+    }
+
+    private func rowSource(_ key: String, width: Int, minRows: Int) throws -> TensorSource {
         let s = try source(key)
         guard s.shape.count == 2, s.shape[1] == width, s.shape[0] >= minRows else {
             throw ForwardError(.badWeight, "weight has shape \(Shape.describe(s.shape)); expected [≥\(minRows), \(width)]",
                                file: origin, key: key)
         }
-        return try s.readFloats(Box(offsets: [range.lowerBound, 0], sizes: [range.count, width]))
+        return s
     }
 
     func expect(_ key: String, _ actual: [Int], _ wanted: [Int]) throws {

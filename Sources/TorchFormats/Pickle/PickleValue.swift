@@ -117,7 +117,7 @@ extension PickleValue {
 
     /// A dict's entry by string key, or an object's attribute (from its dict state).
     public subscript(key: String) -> PickleValue? {
-        if isOrderedDictObject || dictItems != nil { return dictValue(for: key) }
+        if dictItems != nil { return dictValue(for: key) }
         if case let .object(o) = self { return o.attribute(key) }
         return nil
     }
