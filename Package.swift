@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],

@@ -159,3 +159,23 @@ func memoryTensor(_ shape: [Int], seed: Int) -> ContiguousTensor {
         #expect(load("tensors:\n  - megatron: a\n    hf: b [hidden]\n    parallel: row\n") == nil)
     }
 }
+
+/// Fused experts whose two inner axes have the same size cannot be oriented from shapes: refused.
+@Suite struct AmbiguousExpertLayoutTests {
+    @Test func hiddenEqualToTwiceTheExpertWidthIsRefused() throws {
+        let json = """
+        {"architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 8, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4,
+         "intermediate_size": 8, "num_hidden_layers": 1, "vocab_size": 16, "num_experts": 2, "num_experts_per_tok": 1,
+         "moe_intermediate_size": 4, "tie_word_embeddings": true}
+        """
+        let cfg = try HFConfig(json: try JSONParser.parse(json))
+        let table = try MappingTableLoader.table(forArchitecture: "Qwen3MoeForCausalLM", directory: mappingsDirectory)
+        let shapes: [String: [Int]] = ["model.layers.0.mlp.experts.gate_up_proj": [2, 8, 8], "model.layers.0.mlp.experts.down_proj": [2, 4, 8]]
+        do {
+            _ = try ExpertLayoutDetector.detect(table: table, hfConfig: cfg, names: Array(shapes.keys)) { shapes[$0] }
+            Issue.record("expected an ambiguity error")
+        } catch let e as BridgeError {
+            #expect(e.code == .expertLayout && e.key == "model.layers.0.mlp.experts.gate_up_proj")
+        }
+    }
+}

@@ -61,6 +61,8 @@ import TestSupport
         let hf = try HFCheckpoint(path: hfPath, mappings: mappingsDirectory)
         let plan = try ImportPlan(source: hf, request: ImportRequest(layout: c.layout, format: c.format, visionLayout: c.vision))
         try ImportPipeline.run(plan, to: meg, overwrite: false, executor: WriteExecutor(jobs: 2))
+        // verify: the Megatron checkpoint computes what the HF one does (independent readers).
+        for cmp in try verifyLogits(hf: hfPath, megatron: meg) { #expect(cmp.passes(maxAbs: 5e-5), "\(c): \(cmp)") }
 
         let source = try MegatronSource.open(meg)
         let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: nil, mappings: mappingsDirectory)
