@@ -48,7 +48,7 @@ interop: deps venv release
 demo: release
 	scripts/demo.sh $(CLI_RELEASE) $(DEMO_OUT)
 
-bench: release
+bench: release venv
 	scripts/bench.sh $(CLI_RELEASE)
 
 clean:

@@ -45,11 +45,17 @@ extension DiagnosticError {
     }
 }
 
-/// The error type of the TensorCore module: I/O, JSON and copy failures.
-public struct TensorCoreError: DiagnosticError {
-    public enum Code: String, Sendable {
-        case io, json, shape, dtype, checksum, compression
-    }
+/// The codes of one module's errors.
+public protocol ErrorCode: Hashable, Sendable {}
+
+/// The shape every module's error type shares: a code from the module's own enum, one sentence, and the
+/// file, key, byte offset, hint and cause where known. Each module declares its type as
+/// `typealias XError = ModuleError<XErrorCode>`, so errors stay distinct per module while the fields and
+/// the printing live once.
+public struct ModuleError<C: ErrorCode>: DiagnosticError {
+    /// The module's code enum.
+    public typealias Code = C
+
     public var code: Code
     public var summary: String
     public var file: String?
@@ -68,4 +74,21 @@ public struct TensorCoreError: DiagnosticError {
         self.hint = hint
         self.underlying = underlying
     }
+
+    /// The same error with missing context filled in (inner layers know offsets, outer layers know files and keys).
+    public func with(file: String? = nil, key: String? = nil, byteOffset: Int? = nil) -> Self {
+        var e = self
+        if e.file == nil { e.file = file }
+        if e.key == nil { e.key = key }
+        if e.byteOffset == nil { e.byteOffset = byteOffset }
+        return e
+    }
 }
+
+/// The codes of TensorCore errors: I/O, JSON and copy failures.
+public enum TensorCoreErrorCode: String, ErrorCode {
+    case io, json, shape, dtype, checksum, compression
+}
+
+/// The error type of the TensorCore module.
+public typealias TensorCoreError = ModuleError<TensorCoreErrorCode>

@@ -89,14 +89,18 @@ public final class Qwen3VLForward {
         trace.record("text.rope_cos", [1, s, t.headDim], rotary.cos)
         trace.record("text.rope_sin", [1, s, t.headDim], rotary.sin)
         let decoder = TextDecoder(config: t, weights: weights)
+        let tA = Date() // TMPPROF
         let final = try decoder.forward(hidden, rows: s, rotary: rotary, imageRows: imageRows, deepstack: deepstack, trace: trace)
-        return ForwardOutput(logits: try project(final, rows: s), sequenceLength: s, vocabSize: vocab)
+        let tB = Date() // TMPPROF
+        let lg = try project(final, rows: s) // TMPPROF
+        if ProcessInfo.processInfo.environment["TMPPROF"] != nil { FileHandle.standardError.write("decoder \(tB.timeIntervalSince(tA)) project \(Date().timeIntervalSince(tB))\n".data(using: .utf8)!) } // TMPPROF
+        return ForwardOutput(logits: lg, sequenceLength: s, vocabSize: vocab)
     }
 
     /// `hidden · Wᵀ` over the true vocabulary, reading the output projection in row chunks.
     private func project(_ hidden: [Float], rows s: Int) throws -> [Float] {
         let h = config.text.hiddenSize, vocab = config.text.vocabSize
-        let chunk = max(1, options.outputChunkBytes / (h * MemoryLayout<Float>.size))
+        let chunk = max(1, (ProcessInfo.processInfo.environment["TMPCHUNK"].flatMap { Int($0) }.map { $0 << 20 } ?? options.outputChunkBytes) / (h * MemoryLayout<Float>.size)) // TMPPROF
         var logits = [Float](repeating: 0, count: s * vocab)
         // One buffer for every chunk of rows: fresh memory per chunk cost as much in page faults as the GEMMs.
         var w = [Float](repeating: 0, count: min(chunk, vocab) * h)

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# make bench: conversion speed and memory on a synthetic Qwen3-VL-30B-A3B-shaped checkpoint (real shapes,
+# N text layers, bf16), as ratios measured in the same run:
+#   - import to torch_dist at TP1·EP1 and TP2·EP4, and export back (each checked bit-exact with diff),
+#     against `cp -r` of the same input; wall time, GB/s, peak RSS (GNU time);
+#   - peak RSS of import at --layers 1 and 4 (memory must not grow with the model);
+#   - `inspect --json` of the multi-GB shard (reads the header only);
+#   - the torch peer on the same input: Megatron-Bridge's CPU import or the oracle's torch converter when
+#     ../shared/oracle and its venvs exist, else scripts/bench_torch_peer.py (torch load + DCP save);
+#   - the forward pass against PyTorch CPU (scripts/bench-forward.sh).
+# Every timed command ends with `sync`; inputs are in the page cache (each is read once before timing).
+#   usage: scripts/bench.sh CKPT_BRIDGE [WORK_DIR]      (default WORK_DIR .bench; needs ~30 GB free)
+set -euo pipefail
+CLI="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+WORK="${2:-.bench}"
+LAYERS="${BENCH_LAYERS:-2}"
+RUNS="${BENCH_RUNS:-3}"
+PY=.venv/bin/python
+ORACLE="$(cd "$(dirname "$0")/../.." && pwd)/shared/oracle"
+mkdir -p "$WORK"
+command -v /usr/bin/time >/dev/null || { echo "bench: installing GNU time"; apt-get install -y -qq time >/dev/null; }
+
+synth() {   # synth LAYERS DIR
+  [ -f "$2/.complete" ] && return
+  rm -rf "$2"
+  "$CLI" synth "$2" --preset qwen3-vl-30b-a3b --layers "$1" --quiet >/dev/null
+  touch "$2/.complete"
+}
+
+# measure NAME OUTDIR CMD... : median wall seconds and max peak RSS over RUNS runs (output removed before each).
+declare -A WALL RSS MS_BYTES
+measure() {
+  local name="$1" out="$2"; shift 2
+  local walls=() rss=0 i
+  for i in $(seq "$RUNS"); do
+    rm -rf "$out"
+    /usr/bin/time -f "%e %M" -o "$WORK/time.txt" sh -c "\"\$@\" >/dev/null && sync" -- "$@"
+    walls+=("$(cut -d' ' -f1 "$WORK/time.txt")")
+    local r; r=$(cut -d' ' -f2 "$WORK/time.txt"); [ "$r" -gt "$rss" ] && rss=$r
+  done
+  WALL[$name]=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  RSS[$name]=$rss
+}
+
+echo "== synthesizing qwen3-vl-30b-a3b with $LAYERS (and 1, 4) text layers in $WORK (once)"
+synth "$LAYERS" "$WORK/synth-l$LAYERS"
+SRC="$WORK/synth-l$LAYERS"
+BYTES=$(du -sb --exclude=.complete "$SRC" | cut -f1)
+cat "$SRC"/*.safetensors > /dev/null   # warm the page cache
+
+measure "cp -r" "$WORK/cp" cp -r "$SRC" "$WORK/cp"
+measure "import TP1·EP1" "$WORK/m1" "$CLI" import "$SRC" "$WORK/m1" --quiet
+measure "import TP2·EP4" "$WORK/m24" "$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet
+"$CLI" import "$SRC" "$WORK/m1" --quiet >/dev/null
+"$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet >/dev/null
+measure "export from TP1·EP1" "$WORK/h1" "$CLI" export "$WORK/m1" "$WORK/h1" --quiet
+measure "export from TP2·EP4" "$WORK/h24" "$CLI" export "$WORK/m24" "$WORK/h24" --quiet
+"$CLI" export "$WORK/m24" "$WORK/h24" --quiet >/dev/null
+ROUNDTRIP=$("$CLI" diff "$SRC" "$WORK/h24" | tail -1)
+
+PEER=""
+if [ -x "${ORACLE%/oracle}/../oracle-work/venv-bridge/bin/python" ] && [ -f "$ORACLE/peers/bridge_import_perf.py" ]; then
+  PEER="Megatron-Bridge 0.3.1 CPU import"
+  RUNS=1 measure "torch peer" "$WORK/peer" "${ORACLE%/oracle}/../oracle-work/venv-bridge/bin/python" "$ORACLE/peers/bridge_import_perf.py" "$SRC" "$WORK/peer"
+elif [ -x "$PY" ] && [ -f "$ORACLE/peers/torch_peer_convert.py" ]; then
+  PEER="oracle torch_peer_convert.py (Megatron-Bridge transforms + torch DCP save)"
+  measure "torch peer" "$WORK/peer" "$PY" "$ORACLE/peers/torch_peer_convert.py" "$SRC" "$WORK/peer"
+elif [ -x "$PY" ]; then
+  PEER="scripts/bench_torch_peer.py (torch load + DCP save, no transforms)"
+  measure "torch peer" "$WORK/peer" "$PY" scripts/bench_torch_peer.py "$SRC" "$WORK/peer"
+fi
+
+echo "== memory scaling"
+for L in 1 4; do
+  synth "$L" "$WORK/synth-l$L"
+  cat "$WORK/synth-l$L"/*.safetensors > /dev/null
+  RUNS=1 measure "import L$L" "$WORK/ms" "$CLI" import "$WORK/synth-l$L" "$WORK/ms" --tp 2 --ep 4 --quiet
+  MS_BYTES[$L]=$(du -sb --exclude=.complete "$WORK/synth-l$L" | cut -f1)
+done
+SHARD=$(ls -S "$SRC"/*.safetensors | head -1)
+RUNS=1 measure "inspect --json" "$WORK/none" "$CLI" inspect --json "$SHARD"
+
+gbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.2f", b / s / 1e9 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+gib() { awk -v k="$1" 'BEGIN { printf "%.3f", k / 1048576 }'; }
+echo
+echo "input: $SRC ($(awk -v b="$BYTES" 'BEGIN {printf "%.2f", b/1e9}') GB, qwen3-vl-30b-a3b shapes, $LAYERS text layers, bf16); $(nproc) cores; median of $RUNS runs"
+printf '%-22s %9s %7s %12s %14s\n' "command" "wall s" "GB/s" "peak RSS GiB" "speed vs cp"
+for k in "cp -r" "import TP1·EP1" "import TP2·EP4" "export from TP1·EP1" "export from TP2·EP4" ${PEER:+"torch peer"}; do
+  printf '%-22s %9s %7s %12s %14s\n' "$k" "${WALL[$k]}" "$(gbps "${WALL[$k]}")" "$(gib "${RSS[$k]}")" "$(ratio "${WALL[cp -r]}" "${WALL[$k]}")×"
+done
+[ -n "$PEER" ] && echo "torch peer: $PEER; import TP1·EP1 is $(ratio "${WALL[torch peer]}" "${WALL[import TP1·EP1]}")× faster"
+echo "round trip (synth → TP2·EP4 → HF): $ROUNDTRIP"
+echo "memory scaling (import TP2·EP4): --layers 1 ($(awk -v b="${MS_BYTES[1]}" 'BEGIN{printf "%.2f", b/1e9}') GB) peak RSS $(gib "${RSS[import L1]}") GiB; --layers 4 ($(awk -v b="${MS_BYTES[4]}" 'BEGIN{printf "%.2f", b/1e9}') GB) peak RSS $(gib "${RSS[import L4]}") GiB"
+echo "inspect --json $(basename "$SHARD") ($(du -h "$SHARD" | cut -f1)): ${WALL[inspect --json]} s, peak RSS $(gib "${RSS[inspect --json]}") GiB (header only)"
+rm -rf "$WORK/cp" "$WORK/m1" "$WORK/m24" "$WORK/h1" "$WORK/h24" "$WORK/peer" "$WORK/ms"
+
+if [ -x scripts/bench-forward.sh ]; then
+  echo
+  echo "== forward pass vs PyTorch CPU"
+  scripts/bench-forward.sh "$CLI" "$WORK/forward"
+fi
