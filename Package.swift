@@ -24,8 +24,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
+        // CRC-32 with carry-less multiplication (zip checksums run over every byte written).
+        .target(name: "CCRC32"),
         // Dtypes, shapes, boxes, mmap and positional I/O, strided copies, XXH3, JSON, atomic output folders.
-        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd"]),
+        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32"]),
         // The safetensors format: validated headers, sharded folders, streaming writer.
         .target(name: "SafeTensors", dependencies: ["TensorCore"]),
         // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.

@@ -23,7 +23,7 @@ command -v /usr/bin/time >/dev/null || { echo "bench: installing GNU time"; apt-
 synth() {   # synth LAYERS DIR
   [ -f "$2/.complete" ] && return
   rm -rf "$2"
-  "$CLI" synth "$2" --preset qwen3-vl-30b-a3b --layers "$1" --quiet >/dev/null
+  "$CLI" synth "$2" --preset qwen3-vl-30b-a3b --layers "$1" >/dev/null
   touch "$2/.complete"
 }
 

@@ -1,5 +1,8 @@
-/// CRC-32 (IEEE 802.3, the zip polynomial), slicing-by-8. Zip entries need it, and it runs over every
-/// byte written to a torch.save archive, so it is table-driven rather than bitwise.
+import CCRC32
+
+/// CRC-32 (IEEE 802.3, the zip polynomial). Zip entries need it and it runs over every byte written to a
+/// torch.save archive, so it folds with carry-less multiplication where the CPU has it (`CCRC32`), and
+/// falls back to slicing-by-8 tables elsewhere.
 public struct CRC32 {
     private static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
@@ -21,6 +24,19 @@ public struct CRC32 {
     public init() {}
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, bytes.count > 0 else { return }
+        var handled: Int32 = 0
+        let folded = ccrc32_update(state, start.assumingMemoryBound(to: UInt8.self), bytes.count, &handled)
+        if handled != 0 {
+            state = folded
+            value = folded ^ 0xFFFF_FFFF
+            return
+        }
+        updateWithTables(bytes)
+    }
+
+    /// The table-driven path (no carry-less multiply on this CPU).
+    mutating func updateWithTables(_ bytes: UnsafeRawBufferPointer) {
         guard var p = bytes.baseAddress, bytes.count > 0 else { return }
         var n = bytes.count
         var c = state

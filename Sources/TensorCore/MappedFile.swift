@@ -13,15 +13,19 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
     /// The first byte of the mapping (nil for an empty file, which cannot be mapped).
     public let base: UnsafeRawPointer?
+    /// The open file, kept for positional reads (`read(into:at:count:)`).
+    public let descriptor: Int32
 
     public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
+        descriptor = fd
         guard fd >= 0 else {
             throw TensorCoreError(.io, "cannot open file: \(String(cString: strerror(errno)))", file: path,
                                   hint: "check that the path exists and is readable")
         }
-        defer { close(fd) }
+        var mapped = false
+        defer { if !mapped { close(fd) } }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             throw TensorCoreError(.io, "cannot stat file: \(String(cString: strerror(errno)))", file: path)
@@ -32,6 +36,7 @@ public final class MappedFile: @unchecked Sendable {
         size = Int(st.st_size)
         if size == 0 {
             base = nil
+            mapped = true
             return
         }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
@@ -39,10 +44,36 @@ public final class MappedFile: @unchecked Sendable {
             throw TensorCoreError(.io, "cannot map file: \(String(cString: strerror(errno)))", file: path)
         }
         base = UnsafeRawPointer(p)
+        mapped = true
     }
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        close(descriptor)
+    }
+
+    /// The file offset of a pointer into the mapping, nil when it points elsewhere.
+    public func offset(of pointer: UnsafeRawPointer) -> Int? {
+        guard let base, pointer >= base, pointer < base + size else { return nil }
+        return pointer - base
+    }
+
+    /// Copies `count` bytes at file offset `offset` into `dest` with positional reads. Streaming a byte range
+    /// through a small reused buffer this way is cheaper than touching the mapping's cold 4 KB pages.
+    public func read(into dest: UnsafeMutableRawPointer, at offset: Int, count: Int) throws {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw TensorCoreError(.io, "read of \(count) bytes reaches past the end of the \(size)-byte file", file: path, byteOffset: offset)
+        }
+        var done = 0
+        while done < count {
+            let n = pread(descriptor, dest + done, count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TensorCoreError(.io, "read failed: \(String(cString: strerror(errno)))", file: path, byteOffset: offset + done)
+            }
+            if n == 0 { throw TensorCoreError(.io, "file ended early", file: path, byteOffset: offset + done) }
+            done += n
+        }
     }
 
     /// The bytes `[offset, offset+count)`, after checking they lie inside the file.
@@ -55,6 +86,19 @@ public final class MappedFile: @unchecked Sendable {
         guard count > 0, let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: base + offset, count: count)
     }
+
+    /// Drops this process's mapping of the pages spanning `[start, start+count)` (the file's pages stay in
+    /// the page cache, and a later read maps them again). Conversions read each source byte about once, so
+    /// releasing pages after use keeps resident memory at the size of the slabs in flight, not the model.
+    public static func releasePages(_ start: UnsafeRawPointer, count: Int) {
+        guard count > 0 else { return }
+        let page = pageSize
+        let lo = Int(bitPattern: start) / page * page
+        let hi = (Int(bitPattern: start) + count + page - 1) / page * page
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED)
+    }
+
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// Tells the kernel we are about to read this range sequentially (a hint; failures are ignored).
     public func adviseSequential(offset: Int, count: Int) {

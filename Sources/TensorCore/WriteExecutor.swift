@@ -125,11 +125,28 @@ public struct WriteExecutor {
             let slab = t.box.rank == 0 ? t.box : t.box.narrowed(axis: 0, offset: t.box.offsets[0] + r, size: n)
             let bytes = t.box.rank == 0 ? total : n * rowBytes
             let pieces = try t.source.pieces(covering: slab)
-            if pieces.count == 1, case let .memory(base, strides, dt, _) = pieces[0].data, dt == t.dtype,
+            if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
                isContiguous(slab.sizes, strides) {
-                let raw = UnsafeRawBufferPointer(start: base, count: bytes)
-                try t.file.write(raw, at: t.offset + written)
-                if t.wantsCRC { crc.update(raw) }
+                if let file = owner as? MappedFile, let offset = file.offset(of: base) {
+                    // A plain byte run of a file: stream it through a small reused buffer.
+                    let step = Swift.min(bytes, Self.streamChunk)
+                    if buffer.count < step { buffer = [UInt8](repeating: 0, count: step) }
+                    var done = 0
+                    while done < bytes {
+                        let n = Swift.min(step, bytes - done)
+                        try buffer.withUnsafeMutableBytes { buf in
+                            try file.read(into: buf.baseAddress!, at: offset + done, count: n)
+                            let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
+                            if t.wantsCRC { crc.update(raw) }
+                            try t.file.write(raw, at: t.offset + written + done)
+                        }
+                        done += n
+                    }
+                } else {
+                    let raw = UnsafeRawBufferPointer(start: base, count: bytes)
+                    try t.file.write(raw, at: t.offset + written)
+                    if t.wantsCRC { crc.update(raw) }
+                }
             } else {
                 if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
                 try buffer.withUnsafeMutableBytes { buf in
@@ -142,8 +159,24 @@ public struct WriteExecutor {
             progress?.add(bytes)
             written += bytes
             r += n
+            Self.releaseMappedPages(pieces)
         }
         return crc.value
+    }
+
+    /// Bytes per positional read when streaming a byte run (fits in L2 with room to spare).
+    static let streamChunk = 1 << 20
+
+    /// Releases the mapped file pages a slab read (see `MappedFile.releasePages`); other memory is left alone.
+    static func releaseMappedPages(_ pieces: [TensorPiece]) {
+        for p in pieces {
+            guard case let .memory(base, strides, dtype, owner) = p.data, owner is MappedFile, let es = dtype.byteSize else { continue }
+            var lo = 0, hi = 0
+            for (size, stride) in zip(p.box.sizes, strides) where size > 1 {
+                if stride >= 0 { hi += (size - 1) * stride } else { lo += (size - 1) * stride }
+            }
+            MappedFile.releasePages(base + lo * es, count: (hi - lo + 1) * es)
+        }
     }
 
     /// True when `strides` describe a row-major contiguous layout of `sizes` (unit axes may have any stride).

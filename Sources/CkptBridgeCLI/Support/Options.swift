@@ -57,7 +57,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Parallel write jobs (default: the number of cores).")
     var jobs: Int?
     @Option(help: "Bytes held in memory by writers at once (e.g. 512MB).")
-    var memory: String = "512MB"
+    var memory: String = "256MB"
     @Flag(help: "Replace OUT_DIR if it exists (it is replaced only once the new one is complete).")
     var overwrite = false
     @Flag(help: "No progress bar.")
