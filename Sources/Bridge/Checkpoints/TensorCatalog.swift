@@ -19,17 +19,19 @@ public final class TensorCatalog {
     public let entries: [Entry]
     /// Format-specific facts for `inspect` (iteration, metadata.json, byte items, ...).
     public let notes: [(String, String)]
+    private let index: [String: Int]
 
     public init(path: String, format: CheckpointFormat, entries: [Entry], notes: [(String, String)] = []) {
         self.path = path
         self.format = format
         self.entries = entries.sorted { naturalLess($0.name, $1.name) }
         self.notes = notes
+        index = Dictionary(self.entries.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
     public var totalBytes: Int { entries.reduce(0) { $0 + $1.source.byteCount } }
 
-    public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
+    public func entry(_ name: String) -> Entry? { index[name].map { entries[$0] } }
 
     /// Opens any supported checkpoint.
     public static func open(_ path: String) throws -> TensorCatalog {

@@ -32,7 +32,7 @@ public enum ImportPipeline {
     /// The dtype most parameters have (Megatron's params_dtype).
     static func dominantDType(_ plan: ImportPlan) -> DType {
         var count = [DType: Int]()
-        for (i, s) in plan.storage.enumerated() { _ = i; count[s.dtype, default: 0] += Shape.elementCount(s.shape) ?? 0 }
+        for s in plan.storage { count[s.dtype, default: 0] += Shape.elementCount(s.shape) ?? 0 }
         return count.max { $0.value < $1.value }?.key ?? .f32
     }
 
