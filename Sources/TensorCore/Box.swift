@@ -90,3 +90,43 @@ public func tilingProblem(of boxes: [Box], covering shape: [Int]) -> String? {
     }
     return nil
 }
+
+extension Box {
+    /// The box cut into consecutive row-major slabs of at most `maxBytes` each (a single innermost row
+    /// larger than that stays whole). Each slab fixes the leading axes, takes a range of one axis and all of
+    /// the following ones, so its elements are contiguous in the row-major order of the whole box and the
+    /// slabs, taken in order, cover it exactly once.
+    public func slabs(maxBytes: Int, elementSize: Int) -> [Box] {
+        if rank == 0 || isEmpty { return [self] }
+        // The outermost axis k whose trailing block (axes after k) fits: slabs take ranges of axis k.
+        var tail = elementSize
+        var k = rank - 1
+        while k > 0 && tail * sizes[k] <= maxBytes {
+            tail *= sizes[k]
+            k -= 1
+        }
+        let perSlab = Swift.max(1, maxBytes / Swift.max(1, tail))
+        var out = [Box]()
+        var index = [Int](repeating: 0, count: k)   // position on the axes before k
+        while true {
+            var start = 0
+            while start < sizes[k] {
+                let n = Swift.min(perSlab, sizes[k] - start)
+                var o = offsets, s = sizes
+                for a in 0..<k { o[a] = offsets[a] + index[a]; s[a] = 1 }
+                o[k] = offsets[k] + start
+                s[k] = n
+                out.append(Box(offsets: o, sizes: s))
+                start += n
+            }
+            var a = k - 1
+            while a >= 0 {
+                index[a] += 1
+                if index[a] < sizes[a] { break }
+                index[a] = 0
+                a -= 1
+            }
+            if a < 0 { return out }
+        }
+    }
+}

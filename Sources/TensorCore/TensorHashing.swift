@@ -24,24 +24,19 @@ public enum TensorHashing {
             }
             return hasher.digest
         }
-        let shape = source.shape
-        if shape.isEmpty {
+        guard let es = source.dtype.byteSize else {
             hasher.update(try source.readBytes())
             return hasher.digest
         }
-        let rowBytes = total / Swift.max(1, shape[0])
-        let rows = Swift.max(1, slabBytes / Swift.max(1, rowBytes))
-        var buffer = [UInt8](repeating: 0, count: Swift.min(total, rows * rowBytes))
-        var r = 0
-        while r < shape[0] {
-            let n = Swift.min(rows, shape[0] - r)
-            let box = Box(shape: shape).narrowed(axis: 0, offset: r, size: n)
+        var buffer = [UInt8]()
+        for slab in Box(shape: source.shape).slabs(maxBytes: slabBytes, elementSize: es) {
+            let n = slab.elementCount * es
+            if buffer.count < n { buffer = [UInt8](repeating: 0, count: n) }
             try buffer.withUnsafeMutableBytes { b in
-                try source.read(box, into: b.baseAddress!)
-                hasher.update(UnsafeRawBufferPointer(start: b.baseAddress, count: n * rowBytes))
+                try source.read(slab, into: b.baseAddress!)
+                hasher.update(UnsafeRawBufferPointer(start: b.baseAddress, count: n))
             }
-            WriteExecutor.releaseMappedPages(try source.pieces(covering: box))
-            r += n
+            WriteExecutor.releaseMappedPages(try source.pieces(covering: slab))
         }
         return hasher.digest
     }

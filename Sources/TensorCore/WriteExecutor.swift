@@ -114,16 +114,10 @@ public struct WriteExecutor {
             }
             return crc.value
         }
-        // Split along the outermost axis whose slabs fit the limit.
-        let rowBytes = t.box.rank == 0 ? total : total / Swift.max(1, t.box.sizes[0])
-        let rowsPerSlab = t.box.rank == 0 ? 1 : Swift.max(1, slabLimit / Swift.max(1, rowBytes))
-        let rows = t.box.rank == 0 ? 1 : t.box.sizes[0]
-        var r = 0
+        guard let es = t.dtype.byteSize else { return crc.value }
         var written = 0
-        while r < rows {
-            let n = Swift.min(rowsPerSlab, rows - r)
-            let slab = t.box.rank == 0 ? t.box : t.box.narrowed(axis: 0, offset: t.box.offsets[0] + r, size: n)
-            let bytes = t.box.rank == 0 ? total : n * rowBytes
+        for slab in t.box.slabs(maxBytes: slabLimit, elementSize: es) {
+            let bytes = slab.elementCount * es
             let pieces = try t.source.pieces(covering: slab)
             if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
                isContiguous(slab.sizes, strides) {
@@ -158,7 +152,6 @@ public struct WriteExecutor {
             }
             progress?.add(bytes)
             written += bytes
-            r += n
             Self.releaseMappedPages(pieces)
         }
         return crc.value
