@@ -14,7 +14,8 @@
 #
 # Settings (environment): BENCH_PRESET (qwen3-vl-8b | qwen3-vl-30b-a3b), BENCH_LAYERS (2), BENCH_DTYPE
 # (bf16 | fp32), BENCH_TOKENS (128), BENCH_IMAGE (0 = text only, else the side in pixels of a test image),
-# BENCH_THREADS (default: nproc), BENCH_REPEAT (torch forwards; >1 also reports a warm one), VENV (.venv).
+# BENCH_THREADS (default: nproc), BENCH_REPEAT (torch forwards per process; >1 also reports a warm one),
+# BENCH_RUNS (alternating runs of each side, best shown; default 1 = the one-run ratio), VENV (.venv).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -32,6 +33,7 @@ TOKENS="${BENCH_TOKENS:-128}"
 IMAGE="${BENCH_IMAGE:-0}"
 THREADS="${BENCH_THREADS:-$(nproc)}"
 REPEAT="${BENCH_REPEAT:-1}"
+RUNS="${BENCH_RUNS:-1}"
 VENV="${VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 
@@ -49,8 +51,12 @@ else
   "$CLI" synth "$MODEL" --preset "$PRESET" --layers "$LAYERS" --dtype "$DTYPE" --seed 0
 fi
 
+# Both runtimes read the same files; start both from the page cache (ours reads weights during the forward
+# pass, torch during its load, so a cold cache would otherwise count against ours only).
+cat "$MODEL"/*.safetensors > /dev/null
+
 INPUTS="$OUT/inputs-t$TOKENS-i$IMAGE.safetensors"
 "$PY" "$HERE/bench_forward_torch.py" inputs "$MODEL" "$INPUTS" --tokens "$TOKENS" --image "$IMAGE"
 
 "$PY" "$HERE/bench_forward_torch.py" bench --cli "$CLI" "$MODEL" "$INPUTS" --threads "$THREADS" \
-  --outdir "$OUT" --repeat "$REPEAT"
+  --outdir "$OUT" --repeat "$REPEAT" --runs "$RUNS"

@@ -12,11 +12,12 @@ checkpoint, the same input and the same thread count.
         One PyTorch run: from_pretrained(dtype=float32), torch.set_num_threads(N), forward under
         inference_mode, timed (load and forward apart; --repeat > 1 adds warm forwards).
 
-    bench_forward_torch.py bench --cli CKPT_BRIDGE MODEL INPUTS --threads N --outdir DIR
+    bench_forward_torch.py bench --cli CKPT_BRIDGE MODEL INPUTS --threads N --outdir DIR [--runs 1] [--repeat 1]
         Runs `CKPT_BRIDGE forward MODEL --inputs INPUTS --out DIR/logits-ours.safetensors --threads N`
         (OPENBLAS_NUM_THREADS=N) and then the torch run above in its own process, each timed end to end
         (process start to exit, model load included); reads the forward-only time each one reports;
         checks that the two logits agree; prints the table and writes DIR/bench-forward.json.
+        --runs R alternates R runs of each and shows each side's best (for a machine shared with other work).
 
 Tokens/s is prompt tokens divided by time; ratio = ours / torch (>= 1.0: ckpt-bridge is at least as fast).
 """
@@ -86,24 +87,35 @@ def cmd_torch(a) -> None:
     if "pixel_values" in inputs:
         kwargs["pixel_values"] = inputs["pixel_values"]
         kwargs["image_grid_thw"] = inputs["image_grid_thw"]
-    times = []
+        # transformers 5 wants the processor's token types (0 text, 1 image) for the multimodal rope.
+        image_token = cfg.get("image_token_id", 151655)
+        kwargs["mm_token_type_ids"] = (inputs["input_ids"] == image_token).to(torch.int64)
+    times, cpu = [], []
     with torch.inference_mode():
         for _ in range(max(1, a.repeat)):
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             out = model(**kwargs, use_cache=False)
             times.append(time.perf_counter() - t1)
+            cpu.append(time.process_time() - c1)
     logits = out.logits.float().contiguous()
     if a.out:
         save_file({"logits": logits}, a.out)
     result = {"tokens": int(kwargs["input_ids"].shape[1]), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "transformers": transformers.__version__,
               "load_s": load_s, "forward_s": times[0], "forward_warm_s": min(times[1:]) if len(times) > 1 else None,
+              "forward_cpu_s": cpu[0],
               "in_process_s": time.perf_counter() - t_start,
               "attn": getattr(model.config, "_attn_implementation", None)}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)
     print(json.dumps(result))
+
+
+def children_cpu() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
@@ -117,7 +129,6 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
 
 
 def cmd_bench(a) -> None:
-    import torch
     from safetensors.torch import load_file
 
     os.makedirs(a.outdir, exist_ok=True)
@@ -130,23 +141,45 @@ def cmd_bench(a) -> None:
     probe = subprocess.run([a.cli, "forward", "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if probe.returncode != 0:
         raise SystemExit(f"bench: {a.cli} has no 'forward' command")
-    ours_wall, ours_out = timed([a.cli, "forward", a.model, "--inputs", a.inputs, "--out", ours_logits,
-                                 "--threads", str(a.threads)], env)
-    sys.stdout.write(ours_out)
-    m = re.search(r"in ([0-9.]+) s \(", ours_out)
-    ours_fwd = float(m.group(1)) if m else None
 
-    torch_wall, torch_out = timed([sys.executable, os.path.abspath(__file__), "torch", a.model, a.inputs,
-                                   "--threads", str(a.threads), "--out", torch_logits, "--json", torch_json,
-                                   "--repeat", str(a.repeat)])
-    t = json.load(open(torch_json))
+    def run_ours():
+        c0 = children_cpu()
+        wall, out = timed([a.cli, "forward", a.model, "--inputs", a.inputs, "--out", ours_logits,
+                           "--threads", str(a.threads)], env)
+        sys.stdout.write(out)
+        m = re.search(r"in ([0-9.]+) s \(", out)
+        return {"forward_s": float(m.group(1)) if m else None, "process_s": wall, "process_cpu_s": children_cpu() - c0}
+
+    def run_torch():
+        wall, _ = timed([sys.executable, os.path.abspath(__file__), "torch", a.model, a.inputs,
+                         "--threads", str(a.threads), "--out", torch_logits, "--json", torch_json,
+                         "--repeat", str(a.repeat)])
+        t = json.load(open(torch_json))
+        t["process_s"] = wall
+        print(f"torch: {t['tokens']} tokens in {t['forward_s']:.3f} s forward, {t['load_s']:.2f} s load, {wall:.2f} s process")
+        return t
+
+    # Alternate the two, so that a busy spell of the machine does not land on one side only; with --runs > 1
+    # the table shows each side's best run (the issue's metric is one run of each: --runs 1).
+    ours_runs, torch_runs = [], []
+    for _ in range(max(1, a.runs)):
+        ours_runs.append(run_ours())
+        torch_runs.append(run_torch())
+
+    def best(runs, key):
+        vals = [r[key] for r in runs if r.get(key) is not None]
+        return min(vals) if vals else None
+
+    ours_fwd, ours_wall = best(ours_runs, "forward_s"), best(ours_runs, "process_s")
+    t = torch_runs[-1]
+    torch_fwd, torch_wall = best(torch_runs, "forward_s"), best(torch_runs, "process_s")
+    torch_warm = best(torch_runs, "forward_warm_s")
 
     # Same model, same input: the logits must agree (fp32 both sides; summation order differs).
     lo = load_file(ours_logits)["logits"]
     lo = lo.reshape(-1, lo.shape[-1])
     lt = load_file(torch_logits)["logits"].reshape(lo.shape)
-    diff = (lo - lt).abs()
-    max_abs = float(diff.max())
+    max_abs = float((lo - lt).abs().max())
     scale = float(lt.abs().max())
     argmax_agree = float((lo.argmax(-1) == lt.argmax(-1)).float().mean())
 
@@ -155,9 +188,10 @@ def cmd_bench(a) -> None:
     def tps(s):
         return tokens / s if s else None
 
-    rows = [("forward only", ours_fwd, t["forward_s"]), ("end to end (process, with load)", ours_wall, torch_wall)]
+    rows = [("forward only", ours_fwd, torch_fwd), ("end to end (process, with load)", ours_wall, torch_wall)]
     print()
-    print(f"model {os.path.basename(os.path.normpath(a.model))}, {tokens} tokens, {a.threads} threads; "
+    runs = f"best of {len(ours_runs)} alternating runs" if len(ours_runs) > 1 else "one run each"
+    print(f"model {os.path.basename(os.path.normpath(a.model))}, {tokens} tokens, {a.threads} threads, {runs}; "
           f"torch {t['torch']} / transformers {t['transformers']} (attn {t['attn']}), fp32")
     print(f"{'':34} {'ours s':>8} {'ours tok/s':>11} {'torch s':>8} {'torch tok/s':>12} {'ratio':>7}")
     for name, o, th in rows:
@@ -165,16 +199,26 @@ def cmd_bench(a) -> None:
             print(f"{name:34} {'-':>8} {'-':>11} {th:8.2f} {tps(th):12.1f} {'-':>7}")
             continue
         print(f"{name:34} {o:8.2f} {tps(o):11.1f} {th:8.2f} {tps(th):12.1f} {th / o:6.2f}x")
-    if t.get("forward_warm_s"):
-        print(f"{'torch warm forward (repeat)':34} {'':8} {'':11} {t['forward_warm_s']:8.2f} {tps(t['forward_warm_s']):12.1f}")
+    if torch_warm:
+        ratio = f"{torch_warm / ours_fwd:6.2f}x" if ours_fwd else ""
+        print(f"{'forward, torch warm (2nd+ call)':34} {ours_fwd or 0:8.2f} {tps(ours_fwd) or 0:11.1f} {torch_warm:8.2f} "
+              f"{tps(torch_warm):12.1f} {ratio}")
+    ours_cpu, torch_cpu = best(ours_runs, "process_cpu_s"), best(torch_runs, "forward_cpu_s")
+    if torch_cpu:
+        print(f"CPU seconds (all threads): ours {ours_cpu:.2f} for the whole process, torch {torch_cpu:.2f} for the "
+              f"forward alone (less sensitive than wall time to other work on the machine)")
+    if len(ours_runs) > 1:
+        print("all runs (forward s): ours " + ", ".join(f"{r['forward_s']:.2f}" for r in ours_runs if r["forward_s"])
+              + "; torch " + ", ".join(f"{r['forward_s']:.2f}" for r in torch_runs))
     print(f"torch model load {t['load_s']:.2f} s; logits max |ours - torch| = {max_abs:.3g} "
           f"(max |logit| {scale:.3g}), argmax agreement {argmax_agree * 100:.1f}%")
-    summary = {"model": a.model, "tokens": tokens, "threads": a.threads,
-               "ours": {"forward_s": ours_fwd, "process_s": ours_wall},
-               "torch": {"forward_s": t["forward_s"], "process_s": torch_wall, "load_s": t["load_s"],
-                         "forward_warm_s": t.get("forward_warm_s"), "version": t["torch"],
-                         "transformers": t["transformers"]},
-               "ratio_forward": (t["forward_s"] / ours_fwd) if ours_fwd else None,
+    summary = {"model": a.model, "tokens": tokens, "threads": a.threads, "runs": len(ours_runs),
+               "ours": {"forward_s": ours_fwd, "process_s": ours_wall, "process_cpu_s": ours_cpu, "all": ours_runs},
+               "torch": {"forward_s": torch_fwd, "process_s": torch_wall, "forward_warm_s": torch_warm, "forward_cpu_s": torch_cpu,
+                         "load_s": t["load_s"], "version": t["torch"], "transformers": t["transformers"],
+                         "all": [{k: r[k] for k in ("forward_s", "forward_warm_s", "forward_cpu_s", "load_s", "process_s")}
+                                 for r in torch_runs]},
+               "ratio_forward": (torch_fwd / ours_fwd) if ours_fwd else None,
                "ratio_process": torch_wall / ours_wall,
                "logits_max_abs_diff": max_abs, "argmax_agreement": argmax_agree}
     with open(os.path.join(a.outdir, "bench-forward.json"), "w") as f:
@@ -205,7 +249,8 @@ def main() -> None:
     p.add_argument("inputs")
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--outdir", required=True)
-    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=1, help="torch forwards per process (>1 also reports a warm one)")
+    p.add_argument("--runs", type=int, default=1, help="alternating runs of each side; the table shows the best")
     a = ap.parse_args()
     {"inputs": cmd_inputs, "torch": cmd_torch, "bench": cmd_bench}[a.cmd](a)
 

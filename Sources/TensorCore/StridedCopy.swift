@@ -42,7 +42,7 @@ public enum StridedCopy {
             }
             return
         }
-        // Casting copy: element by element through fp32 (or fp64 when both sides are fp64-capable).
+        // Casting copy: contiguous runs through the typed converters, anything else element by element.
         guard srcType.isConvertibleFloat, dstType.isConvertibleFloat else {
             throw TensorCoreError(.dtype, "cannot cast \(srcType) to \(dstType)",
                                   hint: "only float types (F32, BF16, F16, F64) can be cast")
@@ -50,8 +50,14 @@ public enum StridedCopy {
         if dims.isEmpty { dims = [1]; ss = [1]; ds = [1] }
         let n = dims.count
         let last = dims[n - 1], sLast = ss[n - 1], dLast = ds[n - 1]
-        let load = FloatCast.loader(srcType), store = FloatCast.storer(dstType)
         let sEs = srcType.byteSize!, dEs = dstType.byteSize!
+        if sLast == 1 && dLast == 1 {
+            forEachIndex(Array(dims.dropLast()), Array(ss.dropLast()), Array(ds.dropLast())) { so, doff in
+                FloatCast.convertRun(src + so * sEs, srcType, dst + doff * dEs, dstType, count: last)
+            }
+            return
+        }
+        let load = FloatCast.loader(srcType), store = FloatCast.storer(dstType)
         forEachIndex(Array(dims.dropLast()), Array(ss.dropLast()), Array(ds.dropLast())) { so, doff in
             for k in 0..<last {
                 store(dst + (doff + k * dLast) * dEs, load(src + (so + k * sLast) * sEs))
@@ -173,6 +179,31 @@ public enum FloatCast {
 
     @inline(__always) public static func f16ToFloat(_ h: UInt16) -> Float { Float(Float16(bitPattern: h)) }
     @inline(__always) public static func floatToF16(_ f: Float) -> UInt16 { Float16(f).bitPattern }
+
+    /// Converts `count` contiguous elements. The common pairs are tight loops the compiler vectorises
+    /// (bf16 → fp32 is a 16-bit shift, so exact); other pairs go through `Double`.
+    public static func convertRun(_ src: UnsafeRawPointer, _ from: DType, _ dst: UnsafeMutableRawPointer, _ to: DType, count n: Int) {
+        switch (from, to) {
+        case (.f32, .f32), (.bf16, .bf16), (.f16, .f16), (.f64, .f64):
+            memcpy(dst, src, n * from.byteSize!)
+        case (.bf16, .f32) where Int(bitPattern: src) % 2 == 0 && Int(bitPattern: dst) % 4 == 0:
+            let s = src.assumingMemoryBound(to: UInt16.self), d = dst.assumingMemoryBound(to: UInt32.self)
+            for j in 0..<n { d[j] = UInt32(s[j]) << 16 }
+        case (.f16, .f32) where Int(bitPattern: src) % 2 == 0 && Int(bitPattern: dst) % 4 == 0:
+            let s = src.assumingMemoryBound(to: Float16.self), d = dst.assumingMemoryBound(to: Float.self)
+            for j in 0..<n { d[j] = Float(s[j]) }
+        case (.f32, .bf16) where Int(bitPattern: src) % 4 == 0 && Int(bitPattern: dst) % 2 == 0:
+            let s = src.assumingMemoryBound(to: Float.self), d = dst.assumingMemoryBound(to: UInt16.self)
+            for j in 0..<n { d[j] = floatToBF16(s[j]) }
+        case (.f32, .f16) where Int(bitPattern: src) % 4 == 0 && Int(bitPattern: dst) % 2 == 0:
+            let s = src.assumingMemoryBound(to: Float.self), d = dst.assumingMemoryBound(to: Float16.self)
+            for j in 0..<n { d[j] = Float16(s[j]) }
+        default:
+            let load = loader(from), store = storer(to)
+            let sEs = from.byteSize!, dEs = to.byteSize!
+            for j in 0..<n { store(dst + j * dEs, load(src + j * sEs)) }
+        }
+    }
 
     static func loader(_ t: DType) -> Load {
         switch t {

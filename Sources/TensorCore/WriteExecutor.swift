@@ -119,35 +119,38 @@ public struct WriteExecutor {
         for slab in t.box.slabs(maxBytes: slabLimit, elementSize: es) {
             let bytes = slab.elementCount * es
             let pieces = try t.source.pieces(covering: slab)
-            if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
-               isContiguous(slab.sizes, strides) {
-                if let file = owner as? MappedFile, let offset = file.offset(of: base) {
-                    // A plain byte run of a file: stream it through a small reused buffer.
-                    let step = Swift.min(bytes, Self.streamChunk)
-                    if buffer.count < step { buffer = [UInt8](repeating: 0, count: step) }
-                    var done = 0
-                    while done < bytes {
-                        let n = Swift.min(step, bytes - done)
-                        try buffer.withUnsafeMutableBytes { buf in
-                            try file.read(into: buf.baseAddress!, at: offset + done, count: n)
-                            let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
-                            if t.wantsCRC { crc.update(raw) }
-                            try t.file.write(raw, at: t.offset + written + done)
+            // The pieces own the memory their pointers point into; keep them until the bytes are written.
+            try withExtendedLifetime(pieces) {
+                if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
+                   isContiguous(slab.sizes, strides) {
+                    if let file = owner as? MappedFile, let offset = file.offset(of: base) {
+                        // A plain byte run of a file: stream it through a small reused buffer.
+                        let step = Swift.min(bytes, Self.streamChunk)
+                        if buffer.count < step { buffer = [UInt8](repeating: 0, count: step) }
+                        var done = 0
+                        while done < bytes {
+                            let n = Swift.min(step, bytes - done)
+                            try buffer.withUnsafeMutableBytes { buf in
+                                try file.read(into: buf.baseAddress!, at: offset + done, count: n)
+                                let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
+                                if t.wantsCRC { crc.update(raw) }
+                                try t.file.write(raw, at: t.offset + written + done)
+                            }
+                            done += n
                         }
-                        done += n
+                    } else {
+                        let raw = UnsafeRawBufferPointer(start: base, count: bytes)
+                        try t.file.write(raw, at: t.offset + written)
+                        if t.wantsCRC { crc.update(raw) }
                     }
                 } else {
-                    let raw = UnsafeRawBufferPointer(start: base, count: bytes)
-                    try t.file.write(raw, at: t.offset + written)
-                    if t.wantsCRC { crc.update(raw) }
-                }
-            } else {
-                if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
-                try buffer.withUnsafeMutableBytes { buf in
-                    try t.source.read(slab, as: t.dtype, into: buf.baseAddress!)
-                    let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: bytes)
-                    try t.file.write(raw, at: t.offset + written)
-                    if t.wantsCRC { crc.update(raw) }
+                    if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
+                    try buffer.withUnsafeMutableBytes { buf in
+                        try t.source.read(slab, as: t.dtype, into: buf.baseAddress!)
+                        let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: bytes)
+                        try t.file.write(raw, at: t.offset + written)
+                        if t.wantsCRC { crc.update(raw) }
+                    }
                 }
             }
             progress?.add(bytes)

@@ -21,13 +21,15 @@ struct SynthCommand: ParsableCommand {
         element index): the same seed always gives the same bytes, whatever --jobs.
 
         Presets:
-          qwen3-vl-30b-a3b   Qwen3-VL-30B-A3B-Instruct: 48 MoE layers (128 experts, top-8), hidden 2048
-          qwen3-vl-8b        Qwen3-VL-8B-Instruct: 36 dense layers, hidden 4096
+          qwen3-vl-30b-a3b   Qwen3-VL-30B-A3B: 48 MoE layers (128 experts, top-8)
+          qwen3-vl-8b        Qwen3-VL-8B: 36 dense layers, hidden 4096
 
         Examples:
-          ckpt-bridge synth ./synth-30b --preset qwen3-vl-30b-a3b --layers 2
-          ckpt-bridge synth ./synth-8b --preset qwen3-vl-8b --layers 2 --dtype fp32 --seed 7
-          ckpt-bridge synth ./small-shards --preset qwen3-vl-30b-a3b --layers 1 --max-shard-size 500MB --overwrite
+          ckpt-bridge synth ./s30b --preset qwen3-vl-30b-a3b --layers 2
+          ckpt-bridge synth ./s8b --preset qwen3-vl-8b --layers 2 --dtype fp32 --seed 7
+          # 1 GB shards with an index, replacing ./s30b:
+          ckpt-bridge synth ./s30b --preset qwen3-vl-30b-a3b --layers 1 \\
+              --max-shard-size 1GB --overwrite
         """
     )
 

@@ -13,24 +13,30 @@ enum Attention {
         let ldq = heads * hd, ldk = kvHeads * hd
         let scale = Float(1 / Double(hd).squareRoot())
         var out = [Float](repeating: 0, count: rows * heads * hd)
+        // Every (segment, head) pair is independent and writes its own block of `out`: spread them over the
+        // threads, each with a single-threaded GEMM and its own score buffer.
+        let segs = segments.filter { !$0.isEmpty }
+        let longest = segs.map(\.count).max() ?? 0
         q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
                     out.withUnsafeMutableBufferPointer { op in
-                        for seg in segments where !seg.isEmpty {
-                            let n = seg.count
-                            var scores = [Float](repeating: 0, count: n * n)
-                            for h in 0..<heads {
-                                let kvh = h / group
-                                scores.withUnsafeMutableBufferPointer { sp in
+                        let qBase = qp.baseAddress!, kBase = kp.baseAddress!, vBase = vp.baseAddress!, oBase = op.baseAddress!
+                        BLAS.singleThreaded {
+                            WorkQueue.run(tasks: segs.count * heads) { next in
+                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
+                                defer { scores.deallocate() }
+                                while let t = next() {
+                                    let seg = segs[t / heads], h = t % heads
+                                    let n = seg.count, kvh = h / group
                                     BLAS.gemm(transB: true, m: n, n: n, k: hd, alpha: scale,
-                                              a: qp.baseAddress! + seg.lowerBound * ldq + h * hd, lda: ldq,
-                                              b: kp.baseAddress! + seg.lowerBound * ldk + kvh * hd, ldb: ldk,
-                                              c: sp.baseAddress!, ldc: n)
-                                    softmaxRows(sp.baseAddress!, n: n, causal: causal)
-                                    BLAS.gemm(m: n, n: hd, k: n, a: UnsafePointer(sp.baseAddress!), lda: n,
-                                              b: vp.baseAddress! + seg.lowerBound * ldk + kvh * hd, ldb: ldk,
-                                              c: op.baseAddress! + seg.lowerBound * ldq + h * hd, ldc: ldq)
+                                              a: qBase + seg.lowerBound * ldq + h * hd, lda: ldq,
+                                              b: kBase + seg.lowerBound * ldk + kvh * hd, ldb: ldk,
+                                              c: scores, ldc: n)
+                                    softmaxRows(scores, n: n, causal: causal)
+                                    BLAS.gemm(m: n, n: hd, k: n, a: UnsafePointer(scores), lda: n,
+                                              b: vBase + seg.lowerBound * ldk + kvh * hd, ldb: ldk,
+                                              c: oBase + seg.lowerBound * ldq + h * hd, ldc: ldq)
                                 }
                             }
                         }

@@ -9,10 +9,11 @@ public struct ForwardOptions: Sendable {
     public var mergerGELU: GELUKind
     /// OpenBLAS threads; nil = the number of active processors.
     public var threads: Int?
-    /// Bytes of output-projection rows read at a time when computing the logits.
+    /// Bytes of output-projection rows each thread converts to fp32 and multiplies at a time when computing
+    /// the logits (small enough that the threads' chunks stay in the last-level cache).
     public var outputChunkBytes: Int
 
-    public init(mergerGELU: GELUKind = .exact, threads: Int? = nil, outputChunkBytes: Int = 64 << 20) {
+    public init(mergerGELU: GELUKind = .exact, threads: Int? = nil, outputChunkBytes: Int = 4 << 20) {
         self.mergerGELU = mergerGELU
         self.threads = threads
         self.outputChunkBytes = outputChunkBytes
@@ -49,7 +50,6 @@ public final class Qwen3VLForward {
         defer { Self.lock.unlock() }
         let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
         BLAS.setThreads(threads)
-        FloatReader.threads = threads
         let t = config.text, h = t.hiddenSize, vocab = t.vocabSize
         let w = weights.config.text
         guard (w.hiddenSize, w.numLayers, w.vocabSize, w.numHeads, w.numKVHeads, w.headDim)
@@ -89,36 +89,37 @@ public final class Qwen3VLForward {
         trace.record("text.rope_cos", [1, s, t.headDim], rotary.cos)
         trace.record("text.rope_sin", [1, s, t.headDim], rotary.sin)
         let decoder = TextDecoder(config: t, weights: weights)
-        let tA = Date() // TMPPROF
         let final = try decoder.forward(hidden, rows: s, rotary: rotary, imageRows: imageRows, deepstack: deepstack, trace: trace)
-        let tB = Date() // TMPPROF
-        let lg = try project(final, rows: s) // TMPPROF
-        if ProcessInfo.processInfo.environment["TMPPROF"] != nil { FileHandle.standardError.write("decoder \(tB.timeIntervalSince(tA)) project \(Date().timeIntervalSince(tB))\n".data(using: .utf8)!) } // TMPPROF
+        let lg = try project(final, rows: s)
         return ForwardOutput(logits: lg, sequenceLength: s, vocabSize: vocab)
     }
 
     /// `hidden · Wᵀ` over the true vocabulary, reading the output projection in row chunks.
+    ///
+    /// Each thread takes the next chunk of rows, converts it into its own cache-sized buffer and multiplies
+    /// it with a single-threaded GEMM into its columns of the logits: the conversion of one chunk overlaps
+    /// the products of others, the fp32 rows are still in cache when the GEMM packs them, and no BLAS
+    /// worker spins while weights are read.
     private func project(_ hidden: [Float], rows s: Int) throws -> [Float] {
         let h = config.text.hiddenSize, vocab = config.text.vocabSize
-        let chunk = max(1, (ProcessInfo.processInfo.environment["TMPCHUNK"].flatMap { Int($0) }.map { $0 << 20 } ?? options.outputChunkBytes) / (h * MemoryLayout<Float>.size)) // TMPPROF
-        var logits = [Float](repeating: 0, count: s * vocab)
-        // One buffer for every chunk of rows: fresh memory per chunk cost as much in page faults as the GEMMs.
-        var w = [Float](repeating: 0, count: min(chunk, vocab) * h)
-        var start = 0
-        while start < vocab {
-            let n = min(chunk, vocab - start)
-            try w.withUnsafeMutableBufferPointer { wp in
-                try weights.outputRows(start..<(start + n), into: wp.baseAddress!)
-            }
-            hidden.withUnsafeBufferPointer { hp in
-                w.withUnsafeBufferPointer { wp in
-                    logits.withUnsafeMutableBufferPointer { lp in
-                        BLAS.gemm(transB: true, m: s, n: n, k: h, a: hp.baseAddress!, lda: h, b: wp.baseAddress!, ldb: h,
-                                  c: lp.baseAddress! + start, ldc: vocab)
+        let chunk = max(1, min(vocab, options.outputChunkBytes / (h * MemoryLayout<Float>.size)))
+        // Every element is written by exactly one GEMM (beta 0): no need to zero the 100 MB first.
+        var logits = [Float](unsafeUninitializedCapacity: s * vocab) { _, count in count = s * vocab }
+        let weights = self.weights
+        try hidden.withUnsafeBufferPointer { hp in
+            try logits.withUnsafeMutableBufferPointer { lp in
+                let hBase = hp.baseAddress!, lBase = lp.baseAddress!
+                try BLAS.singleThreaded {
+                    try WorkQueue.run(tasks: (vocab + chunk - 1) / chunk) { next in
+                        let w = Scratch.forThisThread(floats: chunk * h)
+                        while let c = next() {
+                            let start = c * chunk, n = min(chunk, vocab - start)
+                            try FloatReader.serially { try weights.outputRows(start..<(start + n), into: w.base) }
+                            BLAS.gemm(transB: true, m: s, n: n, k: h, a: hBase, lda: h, b: w.base, ldb: h, c: lBase + start, ldc: vocab)
+                        }
                     }
                 }
             }
-            start += n
         }
         return logits
     }

@@ -1,11 +1,11 @@
 /// Self-attention of a text layer: q/k/v projections, per-head RMSNorm of q and k, MRoPE, causal GQA
 /// attention, output projection.
 enum TextAttention {
-    static func forward(_ x: [Float], rows s: Int, layer w: TextLayerWeights, rotary: TextRotary, config t: TextConfig) -> [Float] {
+    static func forward(_ x: [Float], rows s: Int, layer w: StreamedTextLayer, rotary: TextRotary, config t: TextConfig) throws -> [Float] {
         let hd = t.headDim
-        var q = w.q.apply(x, rows: s)
-        var k = w.k.apply(x, rows: s)
-        let v = w.v.apply(x, rows: s)
+        var q = try w.q.apply(x, rows: s)
+        var k = try w.k.apply(x, rows: s)
+        let v = try w.v.apply(x, rows: s)
         // q_norm / k_norm act on each head vector (the rows of a [S·heads, hd] view), before the rotation.
         q = Norms.rms(q, width: hd, weight: w.qNorm, eps: t.rmsNormEps)
         k = Norms.rms(k, width: hd, weight: w.kNorm, eps: t.rmsNormEps)
@@ -13,6 +13,6 @@ enum TextAttention {
         Rotary.apply(&k, rows: s, heads: t.numKVHeads, headDim: hd, cos: rotary.cos, sin: rotary.sin)
         let a = Attention.attend(q: q, k: k, v: v, rows: s, heads: t.numHeads, kvHeads: t.numKVHeads, headDim: hd,
                                  causal: true, segments: [0..<s])
-        return w.o.apply(a, rows: s)
+        return try w.o.apply(a, rows: s)
     }
 }

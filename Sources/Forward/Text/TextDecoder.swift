@@ -16,16 +16,16 @@ struct TextDecoder {
         for l in 0..<config.numLayers {
             let key = "text.layer\(l)"
             trace.record(key + ".input", [1, s, h], x)
-            let w = try weights.textLayer(l)
-            let attn = TextAttention.forward(Norms.rms(x, width: h, weight: w.inputNorm, eps: config.rmsNormEps),
-                                             rows: s, layer: w, rotary: rotary, config: config)
+            let w = try weights.decoderLayer(l)
+            let attn = try TextAttention.forward(Norms.rms(x, width: h, weight: w.inputNorm, eps: config.rmsNormEps),
+                                                 rows: s, layer: w, rotary: rotary, config: config)
             trace.record(key + ".attn_output", [1, s, h], attn)
             for i in x.indices { x[i] += attn[i] }
             let normed = Norms.rms(x, width: h, weight: w.postAttentionNorm, eps: config.rmsNormEps)
             let mlp: [Float]
             switch w.mlp {
-            case let .dense(d):
-                mlp = TextMLP.gated(normed, rows: s, hidden: h, d)
+            case let .dense(gate, up, down):
+                mlp = try TextMLP.gated(normed, rows: s, gate: gate, up: up, down: down)
             case let .moe(m):
                 guard let moeConfig = config.moe else { throw ForwardError(.config, "MoE weights for a dense config") }
                 mlp = try TextMLP.moe(normed, rows: s, hidden: h, m, config: moeConfig, trace: trace, key: key)

@@ -10,6 +10,13 @@ enum TextMLP {
         return BLAS.linear(Activations.swiglu(gate: gate, up: up), rows: rows, weight: w.down, inFeatures: f, outFeatures: h)
     }
 
+    /// `down(silu(gate·x) ⊙ up·x)` with weights read on demand.
+    static func gated(_ x: [Float], rows: Int, gate: StreamedLinear, up: StreamedLinear, down: StreamedLinear) throws -> [Float] {
+        let g = try gate.apply(x, rows: rows)
+        let u = try up.apply(x, rows: rows)
+        return try down.apply(Activations.swiglu(gate: g, up: u), rows: rows)
+    }
+
     /// The sparse MoE block: router logits → softmax (fp32) → top-k → renormalise (norm_topk_prob) →
     /// each expert runs on the tokens routed to it, and its output is added with the routing weight.
     static func moe(_ x: [Float], rows s: Int, hidden h: Int, _ w: MoEWeights, config m: MoEConfig,
@@ -38,6 +45,9 @@ enum TextMLP {
         trace.record(key + ".router_topk_weights", [s, k], weights.flatMap { $0 })
         trace.record(key + ".router_topk_experts", [s, k], chosen.flatMap { $0.map(Float.init) })
 
+        if let stored = w.stored {
+            return try storedExperts(x, rows: s, hidden: h, stored, numExperts: e, chosen: chosen, weights: weights)
+        }
         var out = [Float](repeating: 0, count: s * h)
         for expert in 0..<e {
             var tokens = [Int](), scale = [Float]()
@@ -49,6 +59,72 @@ enum TextMLP {
             let y = gated(sub, rows: tokens.count, hidden: h, try w.expert(expert))
             for (n, r) in tokens.enumerated() {
                 for c in 0..<h { out[r * h + c] += scale[n] * y[n * h + c] }
+            }
+        }
+        return out
+    }
+
+    /// The experts of a MoE block from their stored matrices. Experts run in parallel, each on one thread
+    /// with a single-threaded GEMM (a routed expert sees a handful of tokens: too little work to split),
+    /// reading its weights into that thread's buffers in the stored orientation. Each expert's outputs go to
+    /// their own rows of a results buffer; they are then added up in expert order, exactly as the
+    /// sequential loop does, so the result does not depend on the scheduling.
+    private static func storedExperts(_ x: [Float], rows s: Int, hidden h: Int, _ w: StoredExperts, numExperts e: Int,
+                                      chosen: [[Int]], weights: [[Float]]) throws -> [Float] {
+        precondition(w.hidden == h)
+        let inter = w.intermediate, two = 2 * inter
+        var tokens = [[Int]](repeating: [], count: e), scales = [[Float]](repeating: [], count: e)
+        for r in 0..<s {
+            for (j, ex) in chosen[r].enumerated() {
+                tokens[ex].append(r)
+                scales[ex].append(weights[r][j])
+            }
+        }
+        let active = (0..<e).filter { !tokens[$0].isEmpty }
+        var firstRow = [Int](), total = 0
+        for ex in active { firstRow.append(total); total += tokens[ex].count }
+        var ys = [Float](repeating: 0, count: total * h)
+        try x.withUnsafeBufferPointer { xp in
+            try ys.withUnsafeMutableBufferPointer { yp in
+                let xBase = xp.baseAddress!, yBase = yp.baseAddress!
+                try BLAS.singleThreaded {
+                    try WorkQueue.run(tasks: active.count) { next in
+                        let gateUp = UnsafeMutablePointer<Float>.allocate(capacity: two * h)
+                        let down = UnsafeMutablePointer<Float>.allocate(capacity: inter * h)
+                        let sub = UnsafeMutablePointer<Float>.allocate(capacity: s * h)
+                        let gu = UnsafeMutablePointer<Float>.allocate(capacity: s * two)
+                        let act = UnsafeMutablePointer<Float>.allocate(capacity: s * inter)
+                        defer { for p in [gateUp, down, sub, gu, act] { p.deallocate() } }
+                        while let t = next() {
+                            let ex = active[t], rows = tokens[ex], n = rows.count
+                            try FloatReader.serially { try w.read(ex, gateUp, down) }
+                            for (k, r) in rows.enumerated() { (sub + k * h).update(from: xBase + r * h, count: h) }
+                            let y = yBase + firstRow[t] * h
+                            switch w.orientation {
+                            case .inputMajor:
+                                BLAS.gemm(m: n, n: two, k: h, a: sub, lda: h, b: gateUp, ldb: two, c: gu, ldc: two)
+                            case .outputMajor:
+                                BLAS.gemm(transB: true, m: n, n: two, k: h, a: sub, lda: h, b: gateUp, ldb: h, c: gu, ldc: two)
+                            }
+                            for k in 0..<n {
+                                for j in 0..<inter { act[k * inter + j] = Activations.silu(gu[k * two + j]) * gu[k * two + inter + j] }
+                            }
+                            switch w.orientation {
+                            case .inputMajor:
+                                BLAS.gemm(m: n, n: h, k: inter, a: act, lda: inter, b: down, ldb: h, c: y, ldc: h)
+                            case .outputMajor:
+                                BLAS.gemm(transB: true, m: n, n: h, k: inter, a: act, lda: inter, b: down, ldb: inter, c: y, ldc: h)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var out = [Float](repeating: 0, count: s * h)
+        for (t, ex) in active.enumerated() {
+            for (k, r) in tokens[ex].enumerated() {
+                let scale = scales[ex][k], row = (firstRow[t] + k) * h
+                for c in 0..<h { out[r * h + c] += scale * ys[row + c] }
             }
         }
         return out

@@ -4,7 +4,7 @@ import TensorCore
 /// Weights of a Hugging Face Qwen3-VL / Qwen3-VL-MoE checkpoint, read with transformers' names and
 /// semantics: separate q/k/v and gate/up projections, `lm_head.weight` unless `tie_word_embeddings`,
 /// and fused experts in any of the layouts transformers has written (see `FusedExpertLayout`).
-public final class HFWeights: ModelWeights {
+public final class HFWeights: ModelWeights, StreamingWeights {
     public let config: ModelConfig
     let table: TensorTable
     private let text = "model.language_model."
@@ -30,17 +30,27 @@ public final class HFWeights: ModelWeights {
     }
 
     public func textLayer(_ i: Int) throws -> TextLayerWeights {
+        try streamedTextLayer(i).materialized()
+    }
+
+    func streamedTextLayer(_ i: Int) throws -> StreamedTextLayer {
         let t = config.text
         guard i >= 0 && i < t.numLayers else { throw ForwardError(.input, "text layer \(i) is outside 0..<\(t.numLayers)") }
         let p = "\(text)layers.\(i)."
         let qRows = t.numHeads * t.headDim, kvRows = t.numKVHeads * t.headDim
-        func proj(_ name: String, _ rows: Int, _ cols: Int, bias: Bool) throws -> LinearWeights {
-            LinearWeights(weight: try table.floats(p + name + ".weight", shape: [rows, cols]),
-                          bias: bias ? try table.floats(p + name + ".bias", shape: [rows]) : nil,
-                          outFeatures: rows, inFeatures: cols)
+        func proj(_ name: String, _ rows: Int, _ cols: Int, bias: Bool) throws -> StreamedLinear {
+            StreamedLinear(weight: try .tensor(table, p + name + ".weight", rows: rows, cols: cols),
+                           bias: bias ? try table.floats(p + name + ".bias", shape: [rows]) : nil)
         }
-        let mlp: TextMLPWeights = t.isSparse(layer: i) ? .moe(try moe(p)) : .dense(try denseMLP(p, t.intermediateSize))
-        return TextLayerWeights(
+        let mlp: StreamedTextLayer.MLP
+        if t.isSparse(layer: i) {
+            mlp = .moe(try moe(p))
+        } else {
+            let f = t.intermediateSize
+            mlp = .dense(gate: try proj("mlp.gate_proj", f, h, bias: false), up: try proj("mlp.up_proj", f, h, bias: false),
+                         down: try proj("mlp.down_proj", h, f, bias: false))
+        }
+        return StreamedTextLayer(
             inputNorm: try table.floats(p + "input_layernorm.weight", shape: [h]),
             q: try proj("self_attn.q_proj", qRows, h, bias: t.attentionBias),
             k: try proj("self_attn.k_proj", kvRows, h, bias: t.attentionBias),
@@ -52,12 +62,6 @@ public final class HFWeights: ModelWeights {
             mlp: mlp)
     }
 
-    private func denseMLP(_ p: String, _ f: Int) throws -> GatedMLPWeights {
-        GatedMLPWeights(gate: try table.floats(p + "mlp.gate_proj.weight", shape: [f, h]),
-                        up: try table.floats(p + "mlp.up_proj.weight", shape: [f, h]),
-                        down: try table.floats(p + "mlp.down_proj.weight", shape: [h, f]), intermediate: f)
-    }
-
     private func moe(_ p: String) throws -> MoEWeights {
         guard let m = config.text.moe else { throw ForwardError(.config, "MoE layer without MoE config") }
         let e = m.numExperts, inter = m.intermediateSize, h = self.h
@@ -66,7 +70,13 @@ public final class HFWeights: ModelWeights {
         let table = self.table
         if table.has(fused) || table.has(down) {
             let layout = try FusedExpertLayout.detect(table: table, gateUp: fused, down: down, experts: e, hidden: h, intermediate: inter)
-            return MoEWeights(router: router, numExperts: e) { x in
+            let stored = StoredExperts(orientation: layout == .inputMajor ? .inputMajor : .outputMajor, hidden: h,
+                                       intermediate: inter) { x, gateUp, downBuffer in
+                let (gu, dn) = layout == .inputMajor ? ([e, h, 2 * inter], [e, inter, h]) : ([e, 2 * inter, h], [e, h, inter])
+                try table.read(fused, shape: gu, box: Box(offsets: [x, 0, 0], sizes: [1, gu[1], gu[2]]), into: gateUp)
+                try table.read(down, shape: dn, box: Box(offsets: [x, 0, 0], sizes: [1, dn[1], dn[2]]), into: downBuffer)
+            }
+            return MoEWeights(router: router, numExperts: e, stored: stored) { x in
                 try layout.expert(x, table: table, gateUp: fused, down: down, hidden: h, intermediate: inter)
             }
         }
@@ -75,7 +85,13 @@ public final class HFWeights: ModelWeights {
         guard table.has(first) else {
             throw table.missing("MoE experts of layer \(p)", tried: [fused, down, first])
         }
-        return MoEWeights(router: router, numExperts: e) { x in
+        let stored = StoredExperts(orientation: .outputMajor, hidden: h, intermediate: inter) { x, gateUp, downBuffer in
+            let q = "\(p)mlp.experts.\(x)."
+            try table.read(q + "gate_proj.weight", shape: [inter, h], box: Box(shape: [inter, h]), into: gateUp)
+            try table.read(q + "up_proj.weight", shape: [inter, h], box: Box(shape: [inter, h]), into: gateUp + inter * h)
+            try table.read(q + "down_proj.weight", shape: [h, inter], box: Box(shape: [h, inter]), into: downBuffer)
+        }
+        return MoEWeights(router: router, numExperts: e, stored: stored) { x in
             let q = "\(p)mlp.experts.\(x)."
             return GatedMLPWeights(gate: try table.floats(q + "gate_proj.weight", shape: [inter, h]),
                                    up: try table.floats(q + "up_proj.weight", shape: [inter, h]),

@@ -26,10 +26,35 @@ struct MegatronStack {
         throw table.missing("'\(param)' of item \(i) of \(prefix)", tried: [stacked, item])
     }
 
+    /// Parameter `param` of item `i` as a matrix [rows, cols] read on demand.
+    func matrix(_ param: String, _ i: Int, rows: Int, cols: Int) throws -> MatrixRows {
+        let stacked = stackedKey(param)
+        if table.has(stacked) {
+            return try .tensor(table, stacked, rows: rows, cols: cols, prefix: [i], prefixShape: [count])
+        }
+        let item = itemKey(param, i)
+        if table.has(item) { return try .tensor(table, item, rows: rows, cols: cols) }
+        throw table.missing("'\(param)' of item \(i) of \(prefix)", tried: [stacked, item])
+    }
+
     /// The first of several alternative spellings of a parameter that the checkpoint has.
     func floats(anyOf params: [String], _ i: Int, shape: [Int]) throws -> [Float] {
         for p in params where has(p, i) { return try floats(p, i, shape: shape) }
         throw table.missing("'\(params[0])' of item \(i) of \(prefix)", tried: params.flatMap { [stackedKey($0), itemKey($0, i)] })
+    }
+
+    /// Sub-item `j` of parameter `param` of item `i`, into `dest` (as `floats(_:_:sub:of:shape:)`).
+    func read(_ param: String, _ i: Int, sub j: Int, of n: Int, shape: [Int], into dest: UnsafeMutablePointer<Float>) throws {
+        let zeros = shape.map { _ in 0 }
+        let stacked = stackedKey(param)
+        if table.has(stacked) {
+            return try table.read(stacked, shape: [count, n] + shape, box: Box(offsets: [i, j] + zeros, sizes: [1, 1] + shape), into: dest)
+        }
+        let item = itemKey(param, i)
+        if table.has(item) {
+            return try table.read(item, shape: [n] + shape, box: Box(offsets: [j] + zeros, sizes: [1] + shape), into: dest)
+        }
+        throw table.missing("'\(param)' of item \(i) of \(prefix)", tried: [stacked, item])
     }
 
     /// Sub-item `j` (an expert) of parameter `param` of item `i`: stacked [count, n, shape...] or per item [n, shape...].
@@ -51,6 +76,20 @@ struct MegatronStack {
 /// (`get_query_key_value_tensors`): the rows are viewed as [ng, nh/ng + 2, hd]; in each query group the
 /// first nh/ng heads are queries, then one key head, then one value head.
 enum MegatronQKV {
+    /// The row ranges of q, k and v in the fused [(nh + 2ng)·hd, ·] matrix, group by group.
+    static func rowRanges(heads nh: Int, groups ng: Int, headDim hd: Int) -> (q: [Range<Int>], k: [Range<Int>], v: [Range<Int>]) {
+        precondition(nh % ng == 0)
+        let perGroup = nh / ng
+        var q = [Range<Int>](), k = [Range<Int>](), v = [Range<Int>]()
+        for g in 0..<ng {
+            let start = g * (perGroup + 2) * hd
+            q.append(start..<(start + perGroup * hd))
+            k.append((start + perGroup * hd)..<(start + (perGroup + 1) * hd))
+            v.append((start + (perGroup + 1) * hd)..<(start + (perGroup + 2) * hd))
+        }
+        return (q, k, v)
+    }
+
     /// Splits a [(nh + 2ng)·hd, cols] matrix (cols = 1 for a bias) into q [nh·hd, cols], k and v [ng·hd, cols].
     static func split(_ w: [Float], heads nh: Int, groups ng: Int, headDim hd: Int, cols: Int) -> (q: [Float], k: [Float], v: [Float]) {
         precondition(w.count == (nh + 2 * ng) * hd * cols && nh % ng == 0)

@@ -14,7 +14,7 @@ import TensorCore
 ///   (also per-layer, TE `linear_fc1.weight<e>` and SequentialMLP `local_experts.<e>.` spellings);
 /// - `output_layer.weight`, or `embedding.word_embeddings.weight` when the embeddings are shared;
 ///   rows beyond the config's vocab are padding and never read.
-public final class MegatronWeights: ModelWeights {
+public final class MegatronWeights: ModelWeights, StreamingWeights {
     public let config: ModelConfig
     /// The vision layout found (nil when the store holds no vision tower).
     public let visionLayout: MegatronVisionLayout?
@@ -53,41 +53,46 @@ public final class MegatronWeights: ModelWeights {
     }
 
     public func textLayer(_ l: Int) throws -> TextLayerWeights {
+        try streamedTextLayer(l).materialized()
+    }
+
+    func streamedTextLayer(_ l: Int) throws -> StreamedTextLayer {
         let t = config.text
         guard l >= 0 && l < t.numLayers else { throw ForwardError(.input, "text layer \(l) is outside 0..<\(t.numLayers)") }
         let hd = t.headDim, nh = t.numHeads, ng = t.numKVHeads
         let qkvRows = (nh + 2 * ng) * hd
-        let qkv = MegatronQKV.split(try layers.floats("self_attention.linear_qkv.weight", l, shape: [qkvRows, h]),
-                                    heads: nh, groups: ng, headDim: hd, cols: h)
+        let qkv = try layers.matrix("self_attention.linear_qkv.weight", l, rows: qkvRows, cols: h)
         var qb: [Float]?, kb: [Float]?, vb: [Float]?
         if t.attentionBias {
             let b = MegatronQKV.split(try layers.floats("self_attention.linear_qkv.bias", l, shape: [qkvRows]),
                                       heads: nh, groups: ng, headDim: hd, cols: 1)
             (qb, kb, vb) = (b.q, b.k, b.v)
         }
-        let proj = try layers.floats("self_attention.linear_proj.weight", l, shape: [h, nh * hd])
+        let rows = MegatronQKV.rowRanges(heads: nh, groups: ng, headDim: hd)
+        let proj = try layers.matrix("self_attention.linear_proj.weight", l, rows: h, cols: nh * hd)
         let projBias = t.attentionBias ? try layers.floats("self_attention.linear_proj.bias", l, shape: [h]) : nil
         let sparse = t.isSparse(layer: l)
         // TE fuses the pre-MLP norm into linear_fc1 for dense layers; MoE layers keep a separate norm.
         let preMLPNames = sparse ? ["pre_mlp_layernorm.weight"]
                                  : ["mlp.linear_fc1.layer_norm_weight", "pre_mlp_layernorm.weight"]
-        return TextLayerWeights(
+        return StreamedTextLayer(
             inputNorm: try layers.floats(anyOf: ["self_attention.linear_qkv.layer_norm_weight", "input_layernorm.weight"], l, shape: [h]),
-            q: LinearWeights(weight: qkv.q, bias: qb, outFeatures: nh * hd, inFeatures: h),
-            k: LinearWeights(weight: qkv.k, bias: kb, outFeatures: ng * hd, inFeatures: h),
-            v: LinearWeights(weight: qkv.v, bias: vb, outFeatures: ng * hd, inFeatures: h),
-            o: LinearWeights(weight: proj, bias: projBias, outFeatures: h, inFeatures: nh * hd),
+            q: StreamedLinear(weight: qkv.segments(rows.q), bias: qb),
+            k: StreamedLinear(weight: qkv.segments(rows.k), bias: kb),
+            v: StreamedLinear(weight: qkv.segments(rows.v), bias: vb),
+            o: StreamedLinear(weight: proj, bias: projBias),
             qNorm: try layers.floats("self_attention.q_layernorm.weight", l, shape: [hd]),
             kNorm: try layers.floats("self_attention.k_layernorm.weight", l, shape: [hd]),
             postAttentionNorm: try layers.floats(anyOf: preMLPNames, l, shape: [h]),
-            mlp: sparse ? .moe(try moe(l)) : .dense(try denseMLP(l)))
+            mlp: sparse ? .moe(try moe(l)) : try denseMLP(l))
     }
 
-    private func denseMLP(_ l: Int) throws -> GatedMLPWeights {
+    private func denseMLP(_ l: Int) throws -> StreamedTextLayer.MLP {
         let f = config.text.intermediateSize
-        let fc1 = try layers.floats("mlp.linear_fc1.weight", l, shape: [2 * f, h])
-        return GatedMLPWeights(gate: Layout.rows(fc1, from: 0, count: f, width: h), up: Layout.rows(fc1, from: f, count: f, width: h),
-                               down: try layers.floats("mlp.linear_fc2.weight", l, shape: [h, f]), intermediate: f)
+        // fc1 [2F, H] is chunk(2) into gate and up.
+        let fc1 = try layers.matrix("mlp.linear_fc1.weight", l, rows: 2 * f, cols: h)
+        return .dense(gate: StreamedLinear(weight: fc1.slice(0..<f), bias: nil), up: StreamedLinear(weight: fc1.slice(f..<(2 * f)), bias: nil),
+                      down: StreamedLinear(weight: try layers.matrix("mlp.linear_fc2.weight", l, rows: h, cols: f), bias: nil))
     }
 
     private func moe(_ l: Int) throws -> MoEWeights {
@@ -97,7 +102,13 @@ public final class MegatronWeights: ModelWeights {
         let layers = self.layers
         let grouped = "mlp.experts.experts.linear_fc1.weight"
         if layers.has(grouped, l) {
-            return MoEWeights(router: router, numExperts: e) { x in
+            let fc2 = "mlp.experts.experts.linear_fc2.weight"
+            // fc1 [2I, H] is [gate; up] (chunk(2)) and fc2 [H, I]: the output-major stored layout as is.
+            let stored = StoredExperts(orientation: .outputMajor, hidden: h, intermediate: inter) { x, gateUp, down in
+                try layers.read(grouped, l, sub: x, of: e, shape: [2 * inter, h], into: gateUp)
+                try layers.read(fc2, l, sub: x, of: e, shape: [h, inter], into: down)
+            }
+            return MoEWeights(router: router, numExperts: e, stored: stored) { x in
                 Self.expert(fc1: try layers.floats(grouped, l, sub: x, of: e, shape: [2 * inter, h]),
                             fc2: try layers.floats("mlp.experts.experts.linear_fc2.weight", l, sub: x, of: e, shape: [h, inter]),
                             hidden: h, intermediate: inter)
@@ -109,11 +120,19 @@ public final class MegatronWeights: ModelWeights {
         let table = self.table
         if table.has(te) || table.has(seq) {
             let useTE = table.has(te)
-            return MoEWeights(router: router, numExperts: e) { x in
-                let (k1, k2) = useTE
+            let keys = { (x: Int) -> (String, String) in
+                useTE
                     ? (layers.itemKey("mlp.experts.linear_fc1.weight\(x)", l), layers.itemKey("mlp.experts.linear_fc2.weight\(x)", l))
                     : (layers.itemKey("mlp.experts.local_experts.\(x).linear_fc1.weight", l),
                        layers.itemKey("mlp.experts.local_experts.\(x).linear_fc2.weight", l))
+            }
+            let stored = StoredExperts(orientation: .outputMajor, hidden: h, intermediate: inter) { x, gateUp, down in
+                let (k1, k2) = keys(x)
+                try table.read(k1, shape: [2 * inter, h], box: Box(shape: [2 * inter, h]), into: gateUp)
+                try table.read(k2, shape: [h, inter], box: Box(shape: [h, inter]), into: down)
+            }
+            return MoEWeights(router: router, numExperts: e, stored: stored) { x in
+                let (k1, k2) = keys(x)
                 return Self.expert(fc1: try table.floats(k1, shape: [2 * inter, h]), fc2: try table.floats(k2, shape: [h, inter]),
                                    hidden: h, intermediate: inter)
             }

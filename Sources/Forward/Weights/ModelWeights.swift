@@ -55,7 +55,7 @@ public struct LinearWeights {
     }
 
     func apply(_ x: [Float], rows: Int) -> [Float] {
-        BLAS.linear(x, rows: rows, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, bias: bias)
+        BLAS.linearChunked(x, rows: rows, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, bias: bias)
     }
 }
 
@@ -127,12 +127,39 @@ public struct MoEWeights {
     public var router: [Float]
     public var numExperts: Int
     public var expert: (Int) throws -> GatedMLPWeights
+    /// The experts as the checkpoint stores them, read straight into the forward pass's buffers (what the
+    /// forward pass uses when present; `expert` gives the same matrices in the canonical layout).
+    var stored: StoredExperts?
 
     public init(router: [Float], numExperts: Int, expert: @escaping (Int) throws -> GatedMLPWeights) {
         self.router = router
         self.numExperts = numExperts
         self.expert = expert
+        stored = nil
     }
+
+    init(router: [Float], numExperts: Int, stored: StoredExperts, expert: @escaping (Int) throws -> GatedMLPWeights) {
+        self.init(router: router, numExperts: numExperts, expert: expert)
+        self.stored = stored
+    }
+}
+
+/// One expert's SwiGLU matrices in the orientation they are stored in, read into caller buffers: no
+/// per-expert arrays and no transposes (the GEMMs take either orientation).
+struct StoredExperts {
+    enum Orientation {
+        /// `gateUp` [H, 2I] and `down` [I, H], used as `x · W` (Hub / transformers 4.57 fused experts).
+        case inputMajor
+        /// `gateUp` [2I, H] and `down` [H, I], used as `x · Wᵀ` (PyTorch Linear; Megatron; transformers 5).
+        case outputMajor
+    }
+
+    var orientation: Orientation
+    var hidden: Int
+    var intermediate: Int
+    /// Reads expert `e`: gate then up (the first I of the 2I axis are gate) into `gateUp` (2I·H floats),
+    /// down into `down` (I·H floats).
+    var read: (_ expert: Int, _ gateUp: UnsafeMutablePointer<Float>, _ down: UnsafeMutablePointer<Float>) throws -> Void
 }
 
 /// One vision block: LayerNorm → attention (fused qkv, rows [Q(all heads); K; V]) → proj, LayerNorm → MLP.

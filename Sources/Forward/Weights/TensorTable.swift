@@ -60,6 +60,13 @@ struct TensorTable {
         return try FloatReader.floats(s, box)
     }
 
+    /// The region `box` of a tensor that must have exactly `shape`, into `dest` (row-major fp32).
+    func read(_ key: String, shape: [Int], box: Box, into dest: UnsafeMutablePointer<Float>) throws {
+        let s = try source(key)
+        try expect(key, s.shape, shape)
+        try FloatReader.read(s, box, into: dest)
+    }
+
     /// Rows `range` of a 2-D tensor of width `width` holding at least `minRows` rows.
     func rows(_ key: String, _ range: Range<Int>, width: Int, minRows: Int) throws -> [Float] {
         try FloatReader.floats(try rowSource(key, width: width, minRows: minRows),
