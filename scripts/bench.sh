@@ -51,11 +51,9 @@ cat "$SRC"/*.safetensors > /dev/null   # warm the page cache
 measure "cp -r" "$WORK/cp" cp -r "$SRC" "$WORK/cp"
 measure "import TP1·EP1" "$WORK/m1" "$CLI" import "$SRC" "$WORK/m1" --quiet
 measure "import TP2·EP4" "$WORK/m24" "$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet
-"$CLI" import "$SRC" "$WORK/m1" --quiet >/dev/null
-"$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet >/dev/null
+# (measure leaves its last output in place: the exports below read these.)
 measure "export from TP1·EP1" "$WORK/h1" "$CLI" export "$WORK/m1" "$WORK/h1" --quiet
 measure "export from TP2·EP4" "$WORK/h24" "$CLI" export "$WORK/m24" "$WORK/h24" --quiet
-"$CLI" export "$WORK/m24" "$WORK/h24" --quiet >/dev/null
 ROUNDTRIP=$("$CLI" diff "$SRC" "$WORK/h24" | tail -1)
 
 PEER=""

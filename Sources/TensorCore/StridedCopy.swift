@@ -65,6 +65,36 @@ public enum StridedCopy {
         }
     }
 
+    /// Copies the pieces of `box` into `dest`, a row-major array of `dtype` with the box's shape.
+    public static func gather(_ pieces: [TensorPiece], box: Box, as dtype: DType, into dest: UnsafeMutableRawPointer) throws {
+        guard let es = dtype.byteSize else {
+            throw TensorCoreError(.dtype, "cannot slice \(dtype) tensors element by element",
+                                  hint: "sub-byte dtypes can only be copied whole")
+        }
+        let destStrides = Shape.rowMajorStrides(box.sizes)
+        for piece in pieces {
+            var off = 0
+            for i in 0..<box.rank { off += (piece.box.offsets[i] - box.offsets[i]) * destStrides[i] }
+            let d = dest + off * es
+            switch piece.data {
+            case .zeros:
+                zero(sizes: piece.box.sizes, dest: d, destStrides: destStrides, elementSize: es)
+            case let .memory(base, strides, srcType, _):
+                try copy(sizes: piece.box.sizes, from: base, strides: strides, dtype: srcType, to: d, strides: destStrides, dtype: dtype)
+            }
+        }
+    }
+
+    /// The byte range `[lo, hi)` relative to the piece's base that a memory piece spans.
+    static func span(_ piece: TensorPiece) -> (lo: Int, hi: Int)? {
+        guard case let .memory(_, strides, dtype, _) = piece.data, let es = dtype.byteSize else { return nil }
+        var lo = 0, hi = 0
+        for (size, stride) in zip(piece.box.sizes, strides) where size > 1 {
+            if stride >= 0 { hi += (size - 1) * stride } else { lo += (size - 1) * stride }
+        }
+        return (lo * es, (hi + 1) * es)
+    }
+
     /// Fills a strided region with zero bits.
     public static func zero(sizes: [Int], dest: UnsafeMutableRawPointer, destStrides: [Int], elementSize es: Int) {
         if sizes.contains(0) { return }

@@ -37,23 +37,9 @@ extension TensorSource {
 
     /// Copies the elements of `box` into `dest` as a row-major array of `dtype` (casting when needed).
     public func read(_ box: Box, as dtype: DType? = nil, into dest: UnsafeMutableRawPointer) throws {
-        let outType = dtype ?? self.dtype
-        guard let es = outType.byteSize else {
-            throw TensorCoreError(.dtype, "cannot slice \(outType) tensors element by element",
-                                  hint: "sub-byte dtypes can only be copied whole")
-        }
-        let destStrides = Shape.rowMajorStrides(box.sizes)
-        for piece in try pieces(covering: box) {
-            var off = 0
-            for i in 0..<box.rank { off += (piece.box.offsets[i] - box.offsets[i]) * destStrides[i] }
-            let d = dest + off * es
-            switch piece.data {
-            case .zeros:
-                StridedCopy.zero(sizes: piece.box.sizes, dest: d, destStrides: destStrides, elementSize: es)
-            case let .memory(base, strides, srcType, _):
-                try StridedCopy.copy(sizes: piece.box.sizes, from: base, strides: strides, dtype: srcType,
-                                     to: d, strides: destStrides, dtype: outType)
-            }
+        let pieces = try pieces(covering: box)
+        try withExtendedLifetime(pieces) {
+            try StridedCopy.gather(pieces, box: box, as: dtype ?? self.dtype, into: dest)
         }
     }
 

@@ -146,7 +146,7 @@ public struct WriteExecutor {
                 } else {
                     if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
                     try buffer.withUnsafeMutableBytes { buf in
-                        try t.source.read(slab, as: t.dtype, into: buf.baseAddress!)
+                        try StridedCopy.gather(pieces, box: slab, as: t.dtype, into: buf.baseAddress!)
                         let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: bytes)
                         try t.file.write(raw, at: t.offset + written)
                         if t.wantsCRC { crc.update(raw) }
