@@ -57,15 +57,26 @@ measure "export from TP2·EP4" "$WORK/h24" "$CLI" export "$WORK/m24" "$WORK/h24"
 ROUNDTRIP=$("$CLI" diff "$SRC" "$WORK/h24" | tail -1)
 
 PEER=""
-if [ -x "${ORACLE%/oracle}/../oracle-work/venv-bridge/bin/python" ] && [ -f "$ORACLE/peers/bridge_import_perf.py" ]; then
-  PEER="Megatron-Bridge 0.3.1 CPU import"
-  RUNS=1 measure "torch peer" "$WORK/peer" "${ORACLE%/oracle}/../oracle-work/venv-bridge/bin/python" "$ORACLE/peers/bridge_import_perf.py" "$SRC" "$WORK/peer"
-elif [ -x "$PY" ] && [ -f "$ORACLE/peers/torch_peer_convert.py" ]; then
+if [ -x "$PY" ] && [ -f "$ORACLE/peers/torch_peer_convert.py" ]; then
   PEER="oracle torch_peer_convert.py (Megatron-Bridge transforms + torch DCP save)"
   measure "torch peer" "$WORK/peer" "$PY" "$ORACLE/peers/torch_peer_convert.py" "$SRC" "$WORK/peer"
 elif [ -x "$PY" ]; then
   PEER="scripts/bench_torch_peer.py (torch load + DCP save, no transforms)"
   measure "torch peer" "$WORK/peer" "$PY" scripts/bench_torch_peer.py "$SRC" "$WORK/peer"
+fi
+# Megatron-Bridge's own CPU import (the oracle's bridge venv). It refuses fewer text layers than the
+# model has deepstack indexes (3), so it runs on a 3-layer input, next to our import of the same input.
+MB_PY="${ORACLE%/oracle}/../oracle-work/venv-bridge/bin/python"
+MB=""
+if [ -x "$MB_PY" ] && [ -f "$ORACLE/peers/bridge_import_perf.py" ]; then
+  synth 3 "$WORK/synth-l3"
+  cat "$WORK/synth-l3"/*.safetensors > /dev/null
+  measure "import TP1·EP1 (3 layers)" "$WORK/m3" "$CLI" import "$WORK/synth-l3" "$WORK/m3" --quiet
+  if RUNS=1 measure "Megatron-Bridge import (3 layers)" "$WORK/mb" "$MB_PY" "$ORACLE/peers/bridge_import_perf.py" "$WORK/synth-l3" "$WORK/mb" 2>"$WORK/mb.log"; then
+    MB=yes
+  else
+    echo "Megatron-Bridge import failed; see $WORK/mb.log"
+  fi
 fi
 
 echo "== memory scaling"
@@ -88,10 +99,14 @@ for k in "cp -r" "import TP1·EP1" "import TP2·EP4" "export from TP1·EP1" "exp
   printf '%-22s %9s %7s %12s %14s\n' "$k" "${WALL[$k]}" "$(gbps "${WALL[$k]}")" "$(gib "${RSS[$k]}")" "$(ratio "${WALL[cp -r]}" "${WALL[$k]}")×"
 done
 [ -n "$PEER" ] && echo "torch peer: $PEER; import TP1·EP1 is $(ratio "${WALL[torch peer]}" "${WALL[import TP1·EP1]}")× faster"
+if [ -n "$MB" ]; then
+  echo "Megatron-Bridge 0.3.1 CPU import of the 3-layer input: ${WALL[Megatron-Bridge import (3 layers)]} s, peak RSS $(gib "${RSS[Megatron-Bridge import (3 layers)]}") GiB;" \
+       "ours ${WALL[import TP1·EP1 (3 layers)]} s, peak RSS $(gib "${RSS[import TP1·EP1 (3 layers)]}") GiB: $(ratio "${WALL[Megatron-Bridge import (3 layers)]}" "${WALL[import TP1·EP1 (3 layers)]}")× faster"
+fi
 echo "round trip (synth → TP2·EP4 → HF): $ROUNDTRIP"
 echo "memory scaling (import TP2·EP4): --layers 1 ($(awk -v b="${MS_BYTES[1]}" 'BEGIN{printf "%.2f", b/1e9}') GB) peak RSS $(gib "${RSS[import L1]}") GiB; --layers 4 ($(awk -v b="${MS_BYTES[4]}" 'BEGIN{printf "%.2f", b/1e9}') GB) peak RSS $(gib "${RSS[import L4]}") GiB"
 echo "inspect --json $(basename "$SHARD") ($(du -h "$SHARD" | cut -f1)): ${WALL[inspect --json]} s, peak RSS $(gib "${RSS[inspect --json]}") GiB (header only)"
-rm -rf "$WORK/cp" "$WORK/m1" "$WORK/m24" "$WORK/h1" "$WORK/h24" "$WORK/peer" "$WORK/ms"
+rm -rf "$WORK/cp" "$WORK/m1" "$WORK/m24" "$WORK/h1" "$WORK/h24" "$WORK/peer" "$WORK/ms" "$WORK/m3" "$WORK/mb"
 
 if [ -x scripts/bench-forward.sh ]; then
   echo
