@@ -40,12 +40,7 @@ public enum BLAS {
         if tasks < 2 || threads < 2 || rows == 0 {
             return linear(x, rows: rows, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, bias: bias)
         }
-        precondition(x.count == rows * inFeatures && weight.count == outFeatures * inFeatures, "linear: shape mismatch")
-        var y = [Float](repeating: 0, count: rows * outFeatures)
-        if let bias {
-            precondition(bias.count == outFeatures, "linear: bias shape mismatch")
-            for r in 0..<rows { for o in 0..<outFeatures { y[r * outFeatures + o] = bias[o] } }
-        }
+        var y = linearOutput(x, rows: rows, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, bias: bias)
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableBufferPointer { yp in
@@ -65,15 +60,23 @@ public enum BLAS {
         return y
     }
 
-    /// A linear layer: `y[rows, out] = x[rows, in] · W[out, in]ᵀ (+ bias)`.
-    static func linear(_ x: [Float], rows: Int, weight: [Float], inFeatures: Int, outFeatures: Int,
-                       bias: [Float]? = nil) -> [Float] {
+    /// The output of a linear layer before the product: zeros, or the bias in every row (the GEMM then
+    /// accumulates onto it). Checks the shapes.
+    private static func linearOutput(_ x: [Float], rows: Int, weight: [Float], inFeatures: Int, outFeatures: Int,
+                                     bias: [Float]?) -> [Float] {
         precondition(x.count == rows * inFeatures && weight.count == outFeatures * inFeatures, "linear: shape mismatch")
         var y = [Float](repeating: 0, count: rows * outFeatures)
         if let bias {
             precondition(bias.count == outFeatures, "linear: bias shape mismatch")
             for r in 0..<rows { for o in 0..<outFeatures { y[r * outFeatures + o] = bias[o] } }
         }
+        return y
+    }
+
+    /// A linear layer: `y[rows, out] = x[rows, in] · W[out, in]ᵀ (+ bias)`.
+    static func linear(_ x: [Float], rows: Int, weight: [Float], inFeatures: Int, outFeatures: Int,
+                       bias: [Float]? = nil) -> [Float] {
+        var y = linearOutput(x, rows: rows, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, bias: bias)
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableBufferPointer { yp in
