@@ -166,12 +166,8 @@ public struct WriteExecutor {
     /// Releases the mapped file pages a slab read (see `MappedFile.releasePages`); other memory is left alone.
     static func releaseMappedPages(_ pieces: [TensorPiece]) {
         for p in pieces {
-            guard case let .memory(base, strides, dtype, owner) = p.data, owner is MappedFile, let es = dtype.byteSize else { continue }
-            var lo = 0, hi = 0
-            for (size, stride) in zip(p.box.sizes, strides) where size > 1 {
-                if stride >= 0 { hi += (size - 1) * stride } else { lo += (size - 1) * stride }
-            }
-            MappedFile.releasePages(base + lo * es, count: (hi - lo + 1) * es)
+            guard case let .memory(base, _, _, owner) = p.data, owner is MappedFile, let (lo, hi) = StridedCopy.span(p) else { continue }
+            MappedFile.releasePages(base + lo, count: hi - lo)
         }
     }
 

@@ -10,8 +10,7 @@ public enum LocalShards {
         guard p.stage == rank.pp else { return [] }
         let l = c.layout
         if p.parallel.isExpert {
-            let perRank = (c.language.numMoeExperts ?? 1) / l.ep
-            guard let e = p.expert, e / perRank == rank.ep else { return [] }
+            guard let e = p.expert, c.epRank(ofExpert: e) == rank.ep else { return [] }
             let all = try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: l.etp, name: p.name)
             return all.filter { $0.rank == rank.tp % l.etp }
         }
@@ -36,11 +35,10 @@ public enum LocalShards {
     }
 
     static func localIndices(_ idx: [Int], over: [IndexDomain], context c: ModelContext) throws -> [Int] {
-        let perRank = max(1, (c.language.numMoeExperts ?? 1) / c.layout.ep)
         return zip(idx, over).map { i, d in
             switch d {
             case .textLayers, .denseLayers, .moeLayers: return i - c.stageLayers[c.stage(ofLayer: i)].lowerBound
-            case .experts: return i % perRank
+            case .experts: return i % c.expertsPerRank
             default: return i
             }
         }

@@ -15,6 +15,21 @@ public struct StoragePlacement: Equatable, Sendable {
     public var prefixOffsets: [Int] { prefix.map(\.index) }
     public var prefixCounts: [Int] { prefix.map(\.count) }
 
+    /// A part of a storage tensor: `source`, a parameter of `shape`, placed at this parameter's prepended axes.
+    public func part(placing source: TensorSource, shape: [Int]) -> ComposedTensor.Part {
+        ComposedTensor.Part(box: Box(offsets: prefixOffsets + [Int](repeating: 0, count: shape.count),
+                                     sizes: [Int](repeating: 1, count: prefix.count) + shape),
+                            source: source, sourceOrigin: [Int](repeating: 0, count: shape.count),
+                            axisMap: [Int?](repeating: nil, count: prefix.count) + (0..<shape.count).map { $0 })
+    }
+
+    /// The other way: the parameter of `shape` read out of `storage`, the storage tensor.
+    public func part(readingFrom storage: TensorSource, shape: [Int]) -> ComposedTensor.Part {
+        ComposedTensor.Part(box: Box(shape: shape), source: storage,
+                            sourceOrigin: prefixOffsets + [Int](repeating: 0, count: shape.count),
+                            axisMap: (0..<shape.count).map { $0 + prefix.count })
+    }
+
     /// The ShardedObject suffix Megatron gives an `_extra_state` at this place: `shard_{offsets}_{shape}`.
     public var shardedObjectSuffix: String {
         let p = prefix.isEmpty ? [Axis(index: 0, count: 1)] : prefix

@@ -42,10 +42,9 @@ public enum ImportPipeline {
             files[rank] ?? TorchDistWritePlan.FilePlan(name: TorchDistWritePlan.fileName(rank: rank))
         }
         let extra = try MegatronFiles.extraStatePayload()
-        let w = plan.request.layout.ranksPerStage
-        let perRank = max(1, (plan.context.language.numMoeExperts ?? 1) / plan.request.layout.ep)
         for x in plan.extraStates {
-            let rank = x.stage * w + (x.expert.map { plan.request.layout.etp * ($0 / perRank) } ?? 0)
+            // Written by the main replica: TP (or ETP) rank 0 of the owning ranks.
+            let rank = plan.context.globalRank(stage: x.stage, shardRank: 0, expert: x.expert)
             var f = file(rank)
             f.bytesItems.append(.init(key: x.dcpKey, payload: extra))
             files[rank] = f
@@ -87,8 +86,9 @@ public enum ImportPipeline {
                         let local = try localTensor(sources[i], shards: shards)
                         model.append((try LocalShards.localName(p, context: c), .tensorPayload(try TorchTensorPayload(source: local))))
                     }
-                    for x in try plan.extraStates.filter({ try isOnRank($0, rank: (tp, pp, ep), plan: plan) }) {
-                        model.append((try localExtraStateName(x, plan: plan), .none))
+                    for x in plan.extraStates where x.stage == pp && (x.expert.map { c.epRank(ofExpert: $0) == ep } ?? true) {
+                        let local = try LocalShards.localIndices(x.indices, over: x.rule.over, context: c)
+                        model.append((try x.rule.megatron.render(local.map(String.init)), .none))
                     }
                     let rank = LegacyRank(tp: tp, pp: pp, ep: ep)
                     let folder = FileSystem.join(dir, rank.folderName(pipelineParallel: l.pp > 1, expertParallel: l.ep > 1))
@@ -111,22 +111,6 @@ public enum ImportPipeline {
             row += s.box.sizes[0]
         }
         return ComposedTensor(dtype: source.dtype, shape: LocalShards.localShape(shards), parts: parts)
-    }
-
-    private static func isOnRank(_ x: ExtraStateObject, rank: (tp: Int, pp: Int, ep: Int), plan: ImportPlan) throws -> Bool {
-        guard x.stage == rank.pp else { return false }
-        if let e = x.expert {
-            let perRank = max(1, (plan.context.language.numMoeExperts ?? 1) / plan.request.layout.ep)
-            return e / perRank == rank.ep
-        }
-        return true
-    }
-
-    private static func localExtraStateName(_ x: ExtraStateObject, plan: ImportPlan) throws -> String {
-        guard let rule = plan.context.table.extraStates.first(where: { $0.megatron.match(x.name) != nil }),
-              let caps = rule.megatron.match(x.name) else { return x.name }
-        let local = try LocalShards.localIndices(caps.compactMap { Int($0) }, over: rule.over, context: plan.context)
-        return try rule.megatron.render(local.map(String.init))
     }
 
     /// Copies config.json and the tokenizer / processor files of the HF folder.

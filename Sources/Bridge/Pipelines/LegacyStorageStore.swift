@@ -1,3 +1,4 @@
+import SafeTensors
 import TensorCore
 import TorchFormats
 
@@ -9,17 +10,8 @@ public final class LegacyStorageStore: TensorStore {
 
     public init(checkpoint: LegacyMegatronCheckpoint, hfConfig: HFConfig, table: MappingTable) throws {
         let reader = try LegacyParameterReader(checkpoint: checkpoint, hfConfig: hfConfig, table: table)
-        var candidates = [(VisionLayout, [MegatronParameter])]()
-        for l in table.visionLayouts {
-            let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: l, expertLayout: .fused(.hub), layout: ParallelLayout())
-            candidates.append((l, try ParameterBuilder.parameters(c)))
-        }
-        let vision = try reader.visionLayout(candidates: candidates)
-        let probe = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: .fused(.hub), layout: ParallelLayout())
-        var rows: Int?
-        for p in try ParameterBuilder.parameters(probe) where p.rule.transform == .vocab { rows = max(rows ?? 0, try reader.vocabularyRows(of: p) ?? 0) }
-        let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: .fused(.hub),
-                                 layout: ParallelLayout(), paddedVocab: rows)
+        // The HF expert layout does not change the Megatron side; any will do.
+        let c = try ModelContext.reading(reader, table: table, hfConfig: hfConfig, expertLayout: .fused(.hub))
         let params = try ParameterBuilder.parameters(c)
         var groups = [String: [MegatronParameter]]()
         for p in params { groups[p.storage.key, default: []].append(p) }
@@ -30,11 +22,7 @@ public final class LegacyStorageStore: TensorStore {
             for p in ps {
                 let src = try reader.source(of: p, dtype: nil)
                 dtype = dtype ?? src.dtype
-                let n = p.storage.prefix.count
-                parts.append(ComposedTensor.Part(box: Box(offsets: p.storage.prefixOffsets + [Int](repeating: 0, count: p.shape.count),
-                                                          sizes: [Int](repeating: 1, count: n) + p.shape),
-                                                 source: src, sourceOrigin: [Int](repeating: 0, count: p.shape.count),
-                                                 axisMap: [Int?](repeating: nil, count: n) + (0..<p.shape.count).map { $0 }))
+                parts.append(p.storage.part(placing: src, shape: p.shape))
             }
             let t = ComposedTensor(dtype: dtype ?? .f32, shape: ps[0].storage.prefixCounts + ps[0].shape, parts: parts)
             try t.validate(name: key)
@@ -46,7 +34,7 @@ public final class LegacyStorageStore: TensorStore {
                               file: checkpoint.directory, key: left[0])
         }
         tensors = out
-        tensorNames = out.keys.sorted(by: naturalLessName)
+        tensorNames = out.keys.sorted(by: naturalLess)
     }
 
     public func tensorSource(_ name: String) throws -> TensorSource {

@@ -1,3 +1,4 @@
+import SafeTensors
 import TensorCore
 
 /// Reads Megatron parameters from a store of global tensors under their torch_dist storage keys
@@ -52,14 +53,10 @@ public final class StorageTensorReader: MegatronParameterReader {
                               file: path, key: p.storage.key, hint: "check that the HF config belongs to this checkpoint")
         }
         consumed.insert(p.storage.key)
-        let n = p.storage.prefix.count
-        let part = ComposedTensor.Part(box: Box(shape: p.shape), source: t,
-                                       sourceOrigin: p.storage.prefixOffsets + [Int](repeating: 0, count: p.shape.count),
-                                       axisMap: (0..<p.shape.count).map { $0 + n })
-        return ComposedTensor(dtype: dtype ?? t.dtype, shape: p.shape, parts: [part])
+        return ComposedTensor(dtype: dtype ?? t.dtype, shape: p.shape, parts: [p.storage.part(readingFrom: t, shape: p.shape)])
     }
 
     public func unconsumed(by parameters: [MegatronParameter]) -> [String] {
-        store.tensorNames.filter { !consumed.contains($0) }.sorted(by: naturalLessName)
+        store.tensorNames.filter { !consumed.contains($0) }.sorted(by: naturalLess)
     }
 }

@@ -51,6 +51,28 @@ public struct ExportRequest {
     }
 }
 
+extension ModelContext {
+    /// The context of a stored Megatron checkpoint: the vision layout is the one whose parameters the
+    /// checkpoint holds, and the vocabulary is as many rows as it stores (padded ones included); the
+    /// parallel layout does not matter, since parameters are read whole.
+    public static func reading(_ reader: MegatronParameterReader, table: MappingTable, hfConfig: HFConfig,
+                               expertLayout: HFExpertLayout) throws -> ModelContext {
+        var candidates = [(VisionLayout, [MegatronParameter])]()
+        for l in table.visionLayouts {
+            let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: l, expertLayout: expertLayout, layout: ParallelLayout())
+            candidates.append((l, try ParameterBuilder.parameters(c)))
+        }
+        let vision = try reader.visionLayout(candidates: candidates)
+        let probe = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expertLayout, layout: ParallelLayout())
+        var rows: Int?
+        for p in try ParameterBuilder.parameters(probe) where p.rule.transform == .vocab {
+            if let r = try reader.vocabularyRows(of: p) { rows = max(rows ?? 0, r) }
+        }
+        return try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expertLayout,
+                                layout: ParallelLayout(), paddedVocab: rows ?? probe.language.vocabSize)
+    }
+}
+
 /// One HF tensor to write: composed from regions of Megatron parameters.
 public struct PlannedHFTensor {
     public var name: String
@@ -72,22 +94,7 @@ public final class ExportPlan {
     public init(reader: MegatronParameterReader, hfConfig: HFConfig, table: MappingTable, request: ExportRequest) throws {
         self.reader = reader
         self.request = request
-        let expert = request.expertLayout.layout
-        // The vision layout is read off the checkpoint: the one whose parameters it holds.
-        var candidates = [(VisionLayout, [MegatronParameter])]()
-        for l in table.visionLayouts {
-            let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: l, expertLayout: expert, layout: ParallelLayout())
-            candidates.append((l, try ParameterBuilder.parameters(c)))
-        }
-        let vision = try reader.visionLayout(candidates: candidates)
-        let probe = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expert, layout: ParallelLayout())
-        let probeParams = try ParameterBuilder.parameters(probe)
-        var rows: Int?
-        for p in probeParams where p.rule.transform == .vocab {
-            if let r = try reader.vocabularyRows(of: p) { rows = max(rows ?? 0, r) }
-        }
-        context = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expert,
-                                   layout: ParallelLayout(), paddedVocab: rows ?? probe.language.vocabSize)
+        context = try ModelContext.reading(reader, table: table, hfConfig: hfConfig, expertLayout: request.expertLayout.layout)
         parameters = try ParameterBuilder.parameters(context)
         var byName = [String: PlannedHFTensor]()
         for (i, p) in parameters.enumerated() {

@@ -126,8 +126,6 @@ public final class ImportPlan {
     private static func storageTensors(_ params: [MegatronParameter], dtypes: [DType], context c: ModelContext) throws -> [PlannedStorageTensor] {
         var groups = [String: [Int]]()
         for (i, p) in params.enumerated() { groups[p.storage.key, default: []].append(i) }
-        let w = c.layout.ranksPerStage
-        let expertsPerRank = max(1, (c.language.numMoeExperts ?? 1) / c.layout.ep)
         var out = [PlannedStorageTensor]()
         for (key, members) in groups {
             let first = params[members[0]]
@@ -141,10 +139,10 @@ public final class ImportPlan {
                 let ways = p.parallel.isExpert ? c.layout.etp : c.layout.tp
                 let shards = try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: ways, name: p.name)
                 for s in shards {
-                    let local = p.parallel.isExpert ? s.rank + c.layout.etp * ((p.expert ?? 0) / expertsPerRank) : s.rank
                     let box = Box(offsets: p.storage.prefixOffsets + s.box.offsets,
                                   sizes: [Int](repeating: 1, count: p.storage.prefix.count) + s.box.sizes)
-                    chunks.append(PlannedChunk(box: box, rank: p.stage * w + local, parameter: m, shard: s))
+                    chunks.append(PlannedChunk(box: box, rank: c.globalRank(stage: p.stage, shardRank: s.rank, expert: p.parallel.isExpert ? p.expert : nil),
+                                              parameter: m, shard: s))
                 }
             }
             if let problem = tilingProblem(of: chunks.map(\.box), covering: shape) {
@@ -177,12 +175,7 @@ public final class ImportPlan {
         var parts = [ComposedTensor.Part]()
         for m in s.parameters {
             let p = parameters[m]
-            let src = try parameterSource(m)
-            let n = p.storage.prefix.count
-            parts.append(ComposedTensor.Part(box: Box(offsets: p.storage.prefixOffsets + [Int](repeating: 0, count: p.shape.count),
-                                                      sizes: [Int](repeating: 1, count: n) + p.shape),
-                                             source: src, sourceOrigin: [Int](repeating: 0, count: p.shape.count),
-                                             axisMap: [Int?](repeating: nil, count: n) + (0..<p.shape.count).map { $0 }))
+            parts.append(p.storage.part(placing: try parameterSource(m), shape: p.shape))
         }
         return ComposedTensor(dtype: s.dtype, shape: s.shape, parts: parts)
     }

@@ -32,4 +32,7 @@ public struct ExtraStateObject {
     public var dcpKey: String { storage.key + "/" + storage.shardedObjectSuffix }
     public var stage: Int
     public var expert: Int?
+    /// The table entry and the values of its `*`s.
+    public var rule: ExtraStateRule
+    public var indices: [Int]
 }

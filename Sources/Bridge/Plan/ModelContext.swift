@@ -107,6 +107,18 @@ public struct ModelContext {
         (l == nil || l == visionLayout) && conditions.allSatisfy(holds)
     }
 
+    /// Experts per expert-parallel rank.
+    public var expertsPerRank: Int { max(1, (language.numMoeExperts ?? 1) / layout.ep) }
+
+    /// The expert-parallel rank that owns a global expert.
+    public func epRank(ofExpert e: Int) -> Int { e / expertsPerRank }
+
+    /// The global rank that writes a shard: within its stage, the TP rank for dense parameters, and for an
+    /// expert `etp + ETP·ep` (Megatron's default rank order).
+    public func globalRank(stage: Int, shardRank: Int, expert: Int?) -> Int {
+        stage * layout.ranksPerStage + (expert.map { shardRank + layout.etp * epRank(ofExpert: $0) } ?? shardRank)
+    }
+
     /// The pipeline stage of a text layer.
     public func stage(ofLayer layer: Int) -> Int {
         stageLayers.firstIndex { $0.contains(layer) } ?? 0

@@ -29,7 +29,7 @@ public enum ParameterBuilder {
                 out.append(MegatronParameter(name: mg, rule: rule, indices: [], hfNames: ["": name], hfShapes: ["": shape],
                                              shape: t.megatronShape, correspondences: t.parts, zeroBoxes: t.zeroBoxes,
                                              storage: try StorageLayout.placement(of: mg, context: c),
-                                             stage: stage(rule, [], c), expert: nil))
+                                             stage: stageFor(rule.over, [], rule.stage, c), expert: nil))
             }
         }
         try checkUnique(out, table: c.table.path)
@@ -43,7 +43,7 @@ public enum ParameterBuilder {
                 let name = try rule.megatron.render(idx.map(String.init))
                 out.append(ExtraStateObject(name: name, storage: try StorageLayout.placement(of: name, context: c),
                                             stage: stageFor(rule.over, idx, rule.stage, c),
-                                            expert: rule.over.firstIndex(of: .experts).map { idx[$0] }))
+                                            expert: rule.over.firstIndex(of: .experts).map { idx[$0] }, rule: rule, indices: idx))
             }
         }
         return out
@@ -77,10 +77,6 @@ public enum ParameterBuilder {
         if case let .fused(o) = c.expertLayout { orientation = o }
         return TransformContext(language: c.language, vision: c.vision, paddedVocab: c.paddedVocab,
                                 expertIndex: expert, orientation: orientation)
-    }
-
-    private static func stage(_ rule: TensorRule, _ idx: [Int], _ c: ModelContext) -> Int {
-        stageFor(rule.over, idx, rule.stage, c)
     }
 
     /// Per-layer parameters live on their layer's stage; others on the first or last stage.

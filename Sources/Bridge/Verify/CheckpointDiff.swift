@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import TensorCore
 
 /// A tensor-by-tensor comparison of two checkpoints, in any two formats: names, dtypes, shapes and the
@@ -68,7 +69,7 @@ public struct CheckpointDiff {
                 differing.append(Difference(name: t.0, what: "bytes differ (xxh3 \(XXH3Hasher.hex(h1)) vs \(XXH3Hasher.hex(h2)))"))
             }
         }
-        differing.sort { naturalLessName($0.name, $1.name) }
+        differing.sort { naturalLess($0.name, $1.name) }
         return Report(compared: common.count,
                       missing: a.entries.map(\.name).filter { !namesB.contains($0) },
                       extra: b.entries.map(\.name).filter { !namesA.contains($0) },
@@ -76,5 +77,3 @@ public struct CheckpointDiff {
     }
 }
 
-import SafeTensors
-func naturalLessName(_ a: String, _ b: String) -> Bool { naturalLess(a, b) }

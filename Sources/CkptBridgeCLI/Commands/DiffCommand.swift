@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bridge
+import Foundation
 import TensorCore
 
 struct DiffCommand: ParsableCommand {
@@ -37,7 +38,7 @@ struct DiffCommand: ParsableCommand {
         var equal = true
         try runReportingErrors(verbose: verbose) {
             let ca = try TensorCatalog.open(a), cb = try TensorCatalog.open(b)
-            let r = try CheckpointDiff.compare(ca, cb, jobs: jobs ?? ProcessInfoCores.count)
+            let r = try CheckpointDiff.compare(ca, cb, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
             equal = r.isEqual
             if json {
                 print(JSONWriter.write(.object([
@@ -61,5 +62,3 @@ struct DiffCommand: ParsableCommand {
     }
 }
 
-import Foundation
-enum ProcessInfoCores { static var count: Int { ProcessInfo.processInfo.activeProcessorCount } }
