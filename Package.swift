@@ -35,10 +35,12 @@ let package = Package(
         // Providers, mapping tables, transforms, parallel layouts, plans and the executor.
         .target(name: "Bridge", dependencies: ["TensorCore", "SafeTensors", "TorchFormats",
                                                .product(name: "Yams", package: "Yams")]),
+        // Synthetic Hugging Face checkpoints with real model shapes (benchmarks and tests), derived from the tables.
+        .target(name: "Synth", dependencies: ["TensorCore", "SafeTensors", "Bridge"]),
         // The fp32 reference model (OpenBLAS) with independent HF and Megatron weight readers.
         .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "COpenBLAS"]),
         .executableTarget(name: "CkptBridgeCLI", dependencies: [
-            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward",
+            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "Synth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -47,9 +49,9 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "SafeTensors", "TorchFormats", "TestSupport"]),
-        .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "SafeTensors", "TorchFormats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -2,6 +2,7 @@ import Foundation
 import SafeTensors
 import Testing
 import TensorCore
+import Synth
 import TestSupport
 @testable import Bridge
 

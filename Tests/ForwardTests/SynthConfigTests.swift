@@ -1,6 +1,7 @@
 import Bridge
 import Forward
 import TensorCore
+import Synth
 import TestSupport
 import Testing
 

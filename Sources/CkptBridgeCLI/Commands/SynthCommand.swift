@@ -2,6 +2,7 @@ import ArgumentParser
 import Bridge
 import Foundation
 import SafeTensors
+import Synth
 import TensorCore
 
 struct SynthCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import Bridge
 import TensorCore
 
 /// A synthetic Hugging Face checkpoint: the real config and tensor shapes of a Qwen3-VL model, fewer text

@@ -1,4 +1,5 @@
 import Foundation
+import Bridge
 import TensorCore
 
 /// A tensor of seeded pseudo-random values that exists only as a formula.
