@@ -40,6 +40,9 @@ public enum Limits {
     /// Token ids (`image_token_id`, `bos_token_id`, …).
     public static let tokenId = Int(Int32.max)
 
+    /// Patches along time, height or width of one image (`image_grid_thw` in a forward inputs file).
+    public static let imageGridSide = 1 << 16
+
     // MARK: YAML
 
     /// Nodes a YAML document may expand to once its aliases are resolved (a billion-laughs document

@@ -54,7 +54,11 @@ public enum HFConfigRecovery {
         } catch let e as BridgeError {
             throw e
         } catch {
-            throw BridgeError(.config, "run_config.yaml is not valid YAML: \(error)", file: path)
+            // Yams describes a parse error over several lines (the context, the problem, then the offending
+            // line quoted with a caret): the first two make the one-line summary.
+            let lines = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            throw BridgeError(.config, "run_config.yaml is not valid YAML: \(lines.prefix(2).joined(separator: " "))", file: path,
+                              hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
         }
         guard let model = (root as? [String: Any])?["model"] as? [String: Any], let target = model["_target_"] as? String else {
             throw BridgeError(.config, "run_config.yaml has no model provider", file: path, hint: "pass --hf-config DIR")
