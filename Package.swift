@@ -32,13 +32,15 @@ let package = Package(
         .target(name: "SafeTensors", dependencies: ["TensorCore"]),
         // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.
         .target(name: "TorchFormats", dependencies: ["TensorCore"]),
+        // The validated model config (config.json → ModelSpec, sizes capped by `Limits`) every command reads.
+        .target(name: "ModelSpec", dependencies: ["TensorCore"]),
         // Providers, mapping tables, transforms, parallel layouts, plans and the executor.
-        .target(name: "Bridge", dependencies: ["TensorCore", "SafeTensors", "TorchFormats",
+        .target(name: "Bridge", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "ModelSpec",
                                                .product(name: "Yams", package: "Yams")]),
         // Synthetic Hugging Face checkpoints with real model shapes (benchmarks and tests), derived from the tables.
         .target(name: "Synth", dependencies: ["TensorCore", "SafeTensors", "Bridge"]),
         // The fp32 reference model (OpenBLAS) with independent HF and Megatron weight readers.
-        .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "COpenBLAS"]),
+        .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "ModelSpec", "COpenBLAS"]),
         .executableTarget(name: "CkptBridgeCLI", dependencies: [
             "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "Synth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -30,7 +30,7 @@ public struct SafeTensorsEntry: Equatable, Sendable {
 /// or overlap; shape × dtype is computed with checked arithmetic and must equal the byte range; and the
 /// last tensor must end exactly at the end of the file. Duplicate names are rejected too.
 public struct SafeTensorsHeader: Sendable {
-    public static let maxHeaderSize = 100_000_000
+    public static let maxHeaderSize = Limits.safeTensorsHeaderBytes
 
     /// Tensors in file (offset) order.
     public var entries: [SafeTensorsEntry]

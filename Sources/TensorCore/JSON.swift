@@ -76,7 +76,7 @@ public struct JSONParser {
         self.maxDepth = maxDepth
     }
 
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 128) throws -> JSONValue {
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = Limits.jsonDepth) throws -> JSONValue {
         var p = JSONParser(bytes, maxDepth: maxDepth)
         p.skipWhitespace()
         let v = try p.value(depth: 0)
@@ -85,7 +85,7 @@ public struct JSONParser {
         return v
     }
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 128) throws -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = Limits.jsonDepth) throws -> JSONValue {
         try bytes.withUnsafeBytes { try parse($0, maxDepth: maxDepth) }
     }
 

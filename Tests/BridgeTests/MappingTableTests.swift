@@ -22,6 +22,9 @@ func memoryTensor(_ shape: [Int], seed: Int) -> ContiguousTensor {
     "hidden_size": 8, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 4, "intermediate_size": 12,
     "num_hidden_layers": 3, "vocab_size": 32, "rms_norm_eps": 1e-6, "max_position_embeddings": 64
     """
+    /// A vision-language text config declares its mrope_section (3 entries summing to head_dim / 2;
+    /// the default [24, 20, 20] fits only head_dim 128, and the shared config validation checks it).
+    static let vlText = text + #", "rope_parameters": {"rope_theta": 5000000.0, "mrope_section": [1, 1, 0]}"#
     static let vision = """
     "vision_config": {"depth": 2, "hidden_size": 8, "intermediate_size": 12, "num_heads": 2, "out_hidden_size": 8,
       "patch_size": 2, "temporal_patch_size": 2, "spatial_merge_size": 2, "in_channels": 3, "num_position_embeddings": 4,
@@ -32,10 +35,10 @@ func memoryTensor(_ shape: [Int], seed: Int) -> ContiguousTensor {
         ("qwen3 tied", "{\"architectures\": [\"Qwen3ForCausalLM\"], \(text), \"tie_word_embeddings\": true}"),
         ("qwen3_moe with a dense layer", "{\"architectures\": [\"Qwen3MoeForCausalLM\"], \(text), \"attention_bias\": true, \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6, \"mlp_only_layers\": [1], \"tie_word_embeddings\": false}"),
         ("qwen3_moe sparse step 2", "{\"architectures\": [\"Qwen3MoeForCausalLM\"], \(text), \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6, \"decoder_sparse_step\": 2, \"tie_word_embeddings\": false}"),
-        ("qwen3_vl", "{\"architectures\": [\"Qwen3VLForConditionalGeneration\"], \"text_config\": {\(text)}, \(vision), \"tie_word_embeddings\": true}"),
-        ("qwen3_vl untied with attention bias", "{\"architectures\": [\"Qwen3VLForConditionalGeneration\"], \"text_config\": {\(text), \"attention_bias\": true}, \(vision), \"tie_word_embeddings\": false}"),
-        ("qwen3_vl_moe", "{\"architectures\": [\"Qwen3VLMoeForConditionalGeneration\"], \"text_config\": {\(text), \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6}, \(vision), \"tie_word_embeddings\": false}"),
-        ("qwen3_vl_moe with a dense layer and bias", "{\"architectures\": [\"Qwen3VLMoeForConditionalGeneration\"], \"text_config\": {\(text), \"attention_bias\": true, \"num_local_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6, \"mlp_only_layers\": [2]}, \(vision), \"tie_word_embeddings\": false}"),
+        ("qwen3_vl", "{\"architectures\": [\"Qwen3VLForConditionalGeneration\"], \"text_config\": {\(vlText)}, \(vision), \"tie_word_embeddings\": true}"),
+        ("qwen3_vl untied with attention bias", "{\"architectures\": [\"Qwen3VLForConditionalGeneration\"], \"text_config\": {\(vlText), \"attention_bias\": true}, \(vision), \"tie_word_embeddings\": false}"),
+        ("qwen3_vl_moe", "{\"architectures\": [\"Qwen3VLMoeForConditionalGeneration\"], \"text_config\": {\(vlText), \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6}, \(vision), \"tie_word_embeddings\": false}"),
+        ("qwen3_vl_moe with a dense layer and bias", "{\"architectures\": [\"Qwen3VLMoeForConditionalGeneration\"], \"text_config\": {\(vlText), \"attention_bias\": true, \"num_local_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6, \"mlp_only_layers\": [2]}, \(vision), \"tie_word_embeddings\": false}"),
     ]
 
     static func context(_ json: String, experts: HFExpertLayout, vision: VisionLayout?, layout: ParallelLayout = ParallelLayout()) throws -> ModelContext {

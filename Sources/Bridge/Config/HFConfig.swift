@@ -27,6 +27,10 @@ public struct HFConfig {
             throw BridgeError(.config, "config.json not found", file: p,
                               hint: "a Hugging Face checkpoint folder must hold config.json next to the weights")
         }
+        if let size = FileSystem.fileSize(p), size > Limits.configFileBytes {
+            throw BridgeError(.config, "config.json is \(size) bytes, more than the limit of \(Limits.configFileBytes)", file: p,
+                              hint: "a config.json is a few KB; this is not one")
+        }
         let bytes = try readWholeFile(p)
         do {
             try self.init(json: try JSONParser.parse(bytes), path: p)

@@ -36,13 +36,29 @@ public enum HFConfigRecovery {
 
     /// Rebuilds config.json from Megatron-Bridge's run_config.yaml.
     public static func fromRunConfig(path: String, mappings: String) throws -> HFConfig {
+        if let size = FileSystem.fileSize(path), size > Limits.configFileBytes {
+            throw BridgeError(.config, "run_config.yaml is \(size) bytes, more than the limit of \(Limits.configFileBytes)", file: path,
+                              hint: "a run_config.yaml is a few KB; pass --hf-config DIR")
+        }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw BridgeError(.config, "cannot read run_config.yaml", file: path, underlying: error)
         }
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
-            throw BridgeError(.config, "run_config.yaml is not valid YAML: \(error)", file: path)
+        do {
+            // Composing keeps each alias a shared reference to its anchor; the expanded size is counted
+            // (and refused past the limit) before anything is expanded into values.
+            let node = try Yams.compose(yaml: text)
+            if let node { try checkExpandedSize(node, path: path) }
+            root = node.map { Constructor.default.any(from: $0) }
+        } catch let e as BridgeError {
+            throw e
+        } catch {
+            // Yams describes a parse error over several lines (the context, the problem, then the offending
+            // line quoted with a caret): the first two make the one-line summary.
+            let lines = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            throw BridgeError(.config, "run_config.yaml is not valid YAML: \(lines.prefix(2).joined(separator: " "))", file: path,
+                              hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
         }
         guard let model = (root as? [String: Any])?["model"] as? [String: Any], let target = model["_target_"] as? String else {
             throw BridgeError(.config, "run_config.yaml has no model provider", file: path, hint: "pass --hf-config DIR")
@@ -80,6 +96,25 @@ public enum HFConfigRecovery {
             .replacingOccurrences(of: "_text", with: "")
         if let modelType, table.visionSection != nil { members.append(("model_type", .string(modelType))) }
         return try HFConfig(json: .object(members), path: path)
+    }
+
+    /// Refuses a YAML document whose aliases expand to more than `Limits.yamlExpandedNodes` nodes (a
+    /// "billion laughs" document), counting without expanding and stopping at the limit.
+    static func checkExpandedSize(_ root: Node, path: String) throws {
+        var count = 0
+        var stack = [root]
+        while let n = stack.popLast() {
+            count += 1
+            guard count <= Limits.yamlExpandedNodes else {
+                throw BridgeError(.config, "run_config.yaml expands to more than \(Limits.yamlExpandedNodes) nodes (aliases nested too deep)",
+                                  file: path, hint: "a run_config.yaml has a few hundred nodes; pass --hf-config DIR")
+            }
+            switch n {
+            case .scalar: break
+            case let .sequence(seq): stack.append(contentsOf: seq)
+            case let .mapping(map): for (k, v) in map { stack.append(k); stack.append(v) }
+            }
+        }
     }
 
     /// A YAML value (as Yams loads it) as JSON.

@@ -1,70 +1,103 @@
+import ModelSpec
+import TensorCore
+
 /// Builds Megatron providers from an HF config, the way Megatron-Bridge's `provider_bridge` does:
 /// `num_query_groups ← num_key_value_heads`, `kv_channels ← head_dim`, `moe_ffn_hidden_size ←
 /// moe_intermediate_size` (kept apart from `ffn_hidden_size`), `share_embeddings_and_output_weights ←`
 /// the top-level `tie_word_embeddings`, rotary base from `rope_theta` or `rope_parameters`, `mrope_section`
 /// defaulting to [24, 20, 20], `make_vocab_size_divisible_by` the largest power of two ≤ 128 dividing the vocab.
+///
+/// The config is first validated by `ModelSpec` (ranges, caps and cross-field rules), the same validation
+/// the forward pass runs, so every command accepts and refuses the same configs.
 public enum ProviderBuilder {
+    /// Validates a config for a family: the spec of its text and vision sections, and a `model_type`
+    /// (when present) naming the family the table was chosen for.
+    public static func spec(_ c: HFConfig, table: MappingTable) throws -> ModelSpec {
+        let s = try spec(c, textSection: table.textSection, visionSection: table.visionSection)
+        if let t = s.modelType, t != table.family {
+            throw BridgeError(.config, "config field model_type is '\(t)' but the architecture \(table.architectures.first ?? "") is \(table.family)",
+                              file: c.path, key: "model_type", hint: "the config.json's model_type and architectures must name the same family")
+        }
+        if let vs = table.visionSection, s.vision == nil {
+            throw BridgeError(.config, "config field \(vs) is missing", file: c.path, key: vs,
+                              hint: "the config.json does not describe a model of this family")
+        }
+        return s
+    }
+
+    /// Validates a config's text section (and its vision section, when present).
+    public static func spec(_ c: HFConfig, textSection: String, visionSection: String? = "vision_config") throws -> ModelSpec {
+        do {
+            return try ModelSpec(json: c.json, textSection: textSection, visionSection: visionSection, file: c.path)
+        } catch let e as ModelSpecError {
+            throw BridgeError(.config, e.summary, file: e.file ?? c.path, key: e.key, byteOffset: e.byteOffset, hint: e.hint, underlying: e)
+        }
+    }
+
     public static func language(_ c: HFConfig, section s: String) throws -> LanguageProvider {
-        let hidden = try c.int(s, "hidden_size")
-        let heads = try c.int(s, "num_attention_heads")
-        guard heads > 0 else { throw c.bad(s, "num_attention_heads", "positive") }
-        let vocab = try c.int(s, "vocab_size")
-        let rope = c.ropeSection(s)
-        let theta = try c.optionalDouble(s, "rope_theta") ?? rope?["rope_theta"]?.doubleValue ?? 5_000_000
-        let mrope = rope?["mrope_section"]?.arrayValue?.compactMap(\.intValue)
-        let tie = try c.optionalBool("", "tie_word_embeddings") ?? c.optionalBool(s, "tie_word_embeddings") ?? false
-        var divisible = 128
-        while divisible > 1 && vocab % divisible != 0 { divisible /= 2 }
-        let dtype = c.optionalString("", "torch_dtype") ?? c.optionalString("", "dtype") ?? c.optionalString(s, "dtype")
-        return LanguageProvider(
-            numLayers: try c.int(s, "num_hidden_layers"),
-            hiddenSize: hidden,
-            ffnHiddenSize: try c.optionalInt(s, "intermediate_size") ?? 0,
-            numAttentionHeads: heads,
-            numQueryGroups: try c.optionalInt(s, "num_key_value_heads") ?? heads,
-            kvChannels: try c.optionalInt(s, "head_dim") ?? hidden / heads,
-            vocabSize: vocab,
-            seqLength: try c.optionalInt(s, "max_position_embeddings") ?? 2048,
-            layernormEpsilon: try c.optionalDouble(s, "rms_norm_eps") ?? 1e-6,
-            initMethodStd: try c.optionalDouble(s, "initializer_range"),
-            attentionDropout: try c.optionalDouble(s, "attention_dropout") ?? 0,
-            shareEmbeddingsAndOutputWeights: tie,
-            addQKVBias: try c.optionalBool(s, "attention_bias") ?? false,
-            rotaryBase: theta,
-            mropeSection: c.section("vision_config") != nil ? (mrope ?? [24, 20, 20]) : mrope,
-            mropeInterleaved: rope?["mrope_interleaved"]?.boolValue ?? false,
-            hiddenAct: c.optionalString(s, "hidden_act") ?? "silu",
-            makeVocabSizeDivisibleBy: divisible,
-            numMoeExperts: try c.firstInt(s, ["num_experts", "num_local_experts"]),
-            moeRouterTopk: try c.optionalInt(s, "num_experts_per_tok"),
-            moeFfnHiddenSize: try c.optionalInt(s, "moe_intermediate_size"),
-            moeAuxLossCoeff: try c.optionalDouble(s, "router_aux_loss_coef"),
-            normTopkProb: try c.optionalBool(s, "norm_topk_prob"),
-            decoderSparseStep: try c.optionalInt(s, "decoder_sparse_step") ?? 1,
-            mlpOnlyLayers: try c.optionalInts(s, "mlp_only_layers") ?? [],
-            bosTokenId: try c.optionalInt(s, "bos_token_id") ?? c.optionalInt("", "bos_token_id"),
-            eosTokenId: try c.optionalInt(s, "eos_token_id") ?? c.optionalInt("", "eos_token_id"),
-            visionStartTokenId: try c.optionalInt("", "vision_start_token_id"),
-            visionEndTokenId: try c.optionalInt("", "vision_end_token_id"),
-            imageTokenId: try c.optionalInt("", "image_token_id"),
-            videoTokenId: try c.optionalInt("", "video_token_id"),
-            paramsDtype: dtype)
+        language(try spec(c, textSection: s))
     }
 
     public static func vision(_ c: HFConfig, section s: String) throws -> VisionProvider {
+        guard let v = try spec(c, textSection: c.section("text_config") != nil ? "text_config" : "", visionSection: s).vision else {
+            throw BridgeError(.config, "config field \(s) is missing", file: c.path, key: s)
+        }
+        return vision(v)
+    }
+
+    public static func language(_ spec: ModelSpec) -> LanguageProvider {
+        let t = spec.text
+        var divisible = 128
+        while divisible > 1 && t.vocabSize % divisible != 0 { divisible /= 2 }
+        return LanguageProvider(
+            numLayers: t.numLayers,
+            hiddenSize: t.hiddenSize,
+            ffnHiddenSize: t.intermediateSize,
+            numAttentionHeads: t.numAttentionHeads,
+            numQueryGroups: t.numKeyValueHeads,
+            kvChannels: t.headDim,
+            vocabSize: t.vocabSize,
+            seqLength: t.maxPositionEmbeddings,
+            layernormEpsilon: t.rmsNormEps,
+            initMethodStd: t.initializerRange,
+            attentionDropout: t.attentionDropout,
+            shareEmbeddingsAndOutputWeights: spec.tieWordEmbeddings,
+            addQKVBias: t.attentionBias,
+            rotaryBase: t.ropeTheta,
+            mropeSection: t.mropeSection,
+            mropeInterleaved: t.mropeInterleaved,
+            hiddenAct: t.hiddenAct,
+            makeVocabSizeDivisibleBy: divisible,
+            numMoeExperts: t.declaredExperts,
+            moeRouterTopk: t.moe?.topK ?? t.declaredTopK,
+            moeFfnHiddenSize: t.declaredMoEIntermediateSize,
+            moeAuxLossCoeff: t.routerAuxLossCoef,
+            normTopkProb: t.moe?.normTopKProb,
+            decoderSparseStep: t.moe?.decoderSparseStep ?? 1,
+            mlpOnlyLayers: t.moe?.mlpOnlyLayers ?? [],
+            bosTokenId: t.bosTokenId,
+            eosTokenId: t.eosTokenId,
+            visionStartTokenId: spec.visionStartTokenId,
+            visionEndTokenId: spec.visionEndTokenId,
+            imageTokenId: spec.imageTokenId,
+            videoTokenId: spec.videoTokenId,
+            paramsDtype: spec.dtype)
+    }
+
+    public static func vision(_ v: VisionSpec) -> VisionProvider {
         VisionProvider(
-            depth: try c.int(s, "depth"),
-            hiddenSize: try c.int(s, "hidden_size"),
-            intermediateSize: try c.int(s, "intermediate_size"),
-            numHeads: try c.int(s, "num_heads"),
-            outHiddenSize: try c.int(s, "out_hidden_size"),
-            patchSize: try c.optionalInt(s, "patch_size") ?? 16,
-            temporalPatchSize: try c.optionalInt(s, "temporal_patch_size") ?? 2,
-            spatialMergeSize: try c.optionalInt(s, "spatial_merge_size") ?? 2,
-            inChannels: try c.optionalInt(s, "in_channels") ?? 3,
-            numPositionEmbeddings: try c.optionalInt(s, "num_position_embeddings") ?? 2304,
-            deepstackVisualIndexes: try c.optionalInts(s, "deepstack_visual_indexes") ?? [8, 16, 24],
-            hiddenAct: c.optionalString(s, "hidden_act") ?? "gelu_pytorch_tanh")
+            depth: v.depth,
+            hiddenSize: v.hiddenSize,
+            intermediateSize: v.intermediateSize,
+            numHeads: v.numHeads,
+            outHiddenSize: v.outHiddenSize,
+            patchSize: v.patchSize,
+            temporalPatchSize: v.temporalPatchSize,
+            spatialMergeSize: v.spatialMergeSize,
+            inChannels: v.inChannels,
+            numPositionEmbeddings: v.numPositionEmbeddings,
+            deepstackVisualIndexes: v.deepstackVisualIndexes,
+            hiddenAct: v.hiddenAct)
     }
 }
 
@@ -102,12 +135,17 @@ public struct ShapeSymbols {
             var product = 1
             for factor in term.split(separator: "*") {
                 let f = factor.trimmingCharacters(in: .whitespaces)
-                if let n = Int(f) { product *= n } else if let v = values[f] { product *= v } else {
+                guard let n = Int(f) ?? values[f] else {
                     throw BridgeError(.mappingTable, "unknown shape symbol '\(f)' in '\(expr)'", file: table,
                                       hint: "known symbols: \(values.keys.sorted().joined(separator: ", "))")
                 }
+                let (p, overflow) = product.multipliedReportingOverflow(by: n)
+                guard !overflow else { throw BridgeError(.config, "shape '\(expr)' overflows 64-bit arithmetic", file: table) }
+                product = p
             }
-            total += product
+            let (t, overflow) = total.addingReportingOverflow(product)
+            guard !overflow else { throw BridgeError(.config, "shape '\(expr)' overflows 64-bit arithmetic", file: table) }
+            total = t
         }
         return total
     }

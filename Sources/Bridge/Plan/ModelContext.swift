@@ -38,8 +38,10 @@ public struct ModelContext {
                 layout: ParallelLayout, paddedVocab: Int? = nil) throws {
         self.table = table
         self.hfConfig = hfConfig
-        language = try ProviderBuilder.language(hfConfig, section: table.textSection)
-        vision = try table.visionSection.map { try ProviderBuilder.vision(hfConfig, section: $0) }
+        // One validation of the config (the forward pass runs the same), then Megatron-Bridge's providers.
+        let spec = try ProviderBuilder.spec(hfConfig, table: table)
+        language = ProviderBuilder.language(spec)
+        vision = spec.vision.map(ProviderBuilder.vision)
         if vision != nil {
             let l = visionLayout ?? table.visionLayouts.first
             guard let l, table.visionLayouts.contains(l) else {

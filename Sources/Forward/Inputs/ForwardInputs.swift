@@ -48,7 +48,18 @@ public struct ForwardInputs {
                                    file: path, key: prefix + "image_grid_thw")
             }
             let flat = try Self.integers(grid, key: prefix + "image_grid_thw", file: path)
+            // Range-checked before any arithmetic on them (positions, patch counts, loops over the grid).
+            if let bad = flat.first(where: { !(1...Limits.imageGridSide).contains($0) }) {
+                throw ForwardError(.input, "image_grid_thw holds \(bad), outside 1…\(Limits.imageGridSide)", file: path,
+                                   key: prefix + "image_grid_thw", hint: "each entry counts patches along time, height or width")
+            }
             imageGridTHW = stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
+            var patches = 0   // stops growing past the rows, so the sum cannot overflow
+            for g in imageGridTHW where patches <= pv.shape[0] { patches += g[0] * g[1] * g[2] }
+            guard patches == pv.shape[0] else {
+                throw ForwardError(.input, "image_grid_thw describes \(patches) patches but pixel_values has \(pv.shape[0]) rows",
+                                   file: path, key: prefix + "pixel_values")
+            }
             pixelValues = try pv.readFloats()
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// A restricted pickle reader for protocols 0–5 that never executes anything.
 ///
@@ -20,8 +21,9 @@ public struct PickleReader {
         /// Largest pickle accepted.
         public var maxInputBytes: Int
 
-        public init(maxDepth: Int = 1000, maxMemoEntries: Int = 10_000_000, maxItems: Int = 50_000_000,
-                    maxStackItems: Int = 10_000_000, maxInputBytes: Int = 4 << 30) {
+        public init(maxDepth: Int = TensorCore.Limits.pickleDepth, maxMemoEntries: Int = TensorCore.Limits.pickleMemoEntries,
+                    maxItems: Int = TensorCore.Limits.pickleItems, maxStackItems: Int = TensorCore.Limits.pickleStackItems,
+                    maxInputBytes: Int = TensorCore.Limits.pickleBytes) {
             self.maxDepth = maxDepth
             self.maxMemoEntries = maxMemoEntries
             self.maxItems = maxItems
