@@ -21,9 +21,9 @@ import TestSupport
         let groups = Int.random(in: 1...4, using: &g)
         let heads = groups * Int.random(in: 1...4, using: &g)
         let vocab = Int.random(in: 3...40, using: &g)
-        return Draw(heads: heads, groups: groups, headDim: Int.random(in: 1...4, using: &g), hidden: Int.random(in: 1...6, using: &g),
+        return Draw(heads: heads, groups: groups, headDim: 2 * Int.random(in: 1...3, using: &g), hidden: Int.random(in: 1...6, using: &g),
                     ffn: Int.random(in: 1...6, using: &g), vocab: vocab, padded: vocab + Int.random(in: 0...9, using: &g),
-                    visionHeads: Int.random(in: 1...4, using: &g), visionHeadDim: Int.random(in: 1...3, using: &g),
+                    visionHeads: Int.random(in: 1...4, using: &g), visionHeadDim: 4 * Int.random(in: 1...2, using: &g),
                     experts: Int.random(in: 1...4, using: &g))
     }
 
@@ -32,7 +32,7 @@ import TestSupport
         {"architectures": ["Qwen3VLForConditionalGeneration"], "text_config": {"hidden_size": \(d.hidden),
           "num_attention_heads": \(d.heads), "num_key_value_heads": \(d.groups), "head_dim": \(d.headDim),
           "intermediate_size": \(d.ffn), "num_hidden_layers": 1, "vocab_size": \(d.vocab), "rms_norm_eps": 1e-6,
-          "max_position_embeddings": 64},
+          "max_position_embeddings": 64, "rope_scaling": {"mrope_section": [\(d.headDim / 2), 0, 0]}},
          "vision_config": {"depth": 1, "hidden_size": \(d.visionHeads * d.visionHeadDim), "intermediate_size": 4,
           "num_heads": \(d.visionHeads), "out_hidden_size": \(d.hidden), "patch_size": 2, "temporal_patch_size": 2,
           "spatial_merge_size": 2, "in_channels": 3, "num_position_embeddings": 4, "deepstack_visual_indexes": []}}
