@@ -16,7 +16,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 FIXTURES = os.path.join(ROOT, "Fixtures")
-CLI = os.environ.get("CKPT_BRIDGE", os.path.join(ROOT, ".build", "release", "ckpt-bridge"))
+CLI = os.path.abspath(os.environ.get("CKPT_BRIDGE", os.path.join(ROOT, ".build", "release", "ckpt-bridge")))
 
 # Bounds for every run: address space and CPU seconds (setrlimit in the child), and a wall-clock stop so
 # a hang (e.g. a blocking open) fails the case instead of the suite.
