@@ -22,6 +22,14 @@ struct CkptBridge: ParsableCommand {
 
         Every command fails closed: bad input stops with a message naming the file, key and byte \
         offset, exit status 2, and nothing existing is touched.
+
+        Exit status (every command):
+          0   done; for diff and verify, the checkpoints agree
+          1   diff found a difference, or verify's logits disagree beyond --max-abs
+          2   error: bad input, bad request, I/O failure (one 'error:' line, a 'hint:', --verbose for causes)
+          64  usage: an unknown option, a missing argument, a value out of range (--jobs 0, --memory 1)
+
+        Shell completion: ckpt-bridge --generate-completion-script bash|zsh|fish
         """,
         version: version,
         subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self]

@@ -1,3 +1,5 @@
+import ModelSpec
+
 /// The language-model configuration Megatron needs, with the field names and defaults of Megatron-Bridge's
 /// `Qwen3VLModelProvider` / `Qwen3VLMoEModelProvider` (and `Qwen3ModelProvider` / `Qwen3MoEModelProvider`
 /// for the text-only families).
@@ -65,22 +67,6 @@ public struct LanguageProvider: Equatable, Sendable {
     public var denseLayers: [Int] { (0..<numLayers).filter { !isMoELayer($0) } }
 }
 
-/// The vision tower's configuration (`vision_config`), as Megatron-Bridge's `get_vision_model_config` reads it.
-public struct VisionProvider: Equatable, Sendable {
-    public var depth: Int
-    public var hiddenSize: Int
-    public var intermediateSize: Int
-    public var numHeads: Int
-    public var outHiddenSize: Int
-    public var patchSize: Int
-    public var temporalPatchSize: Int
-    public var spatialMergeSize: Int
-    public var inChannels: Int
-    public var numPositionEmbeddings: Int
-    public var deepstackVisualIndexes: [Int]
-    public var hiddenAct: String
-
-    public var headDim: Int { hiddenSize / max(1, numHeads) }
-    /// The merger's input width: m² · Hv.
-    public var mergedHiddenSize: Int { spatialMergeSize * spatialMergeSize * hiddenSize }
-}
+/// The vision tower's configuration (`vision_config`), as Megatron-Bridge's `get_vision_model_config` reads it:
+/// exactly the validated `VisionSpec`, so the converter and the forward pass read one set of fields and defaults.
+public typealias VisionProvider = VisionSpec

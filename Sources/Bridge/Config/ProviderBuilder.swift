@@ -84,21 +84,7 @@ public enum ProviderBuilder {
             paramsDtype: spec.dtype)
     }
 
-    public static func vision(_ v: VisionSpec) -> VisionProvider {
-        VisionProvider(
-            depth: v.depth,
-            hiddenSize: v.hiddenSize,
-            intermediateSize: v.intermediateSize,
-            numHeads: v.numHeads,
-            outHiddenSize: v.outHiddenSize,
-            patchSize: v.patchSize,
-            temporalPatchSize: v.temporalPatchSize,
-            spatialMergeSize: v.spatialMergeSize,
-            inChannels: v.inChannels,
-            numPositionEmbeddings: v.numPositionEmbeddings,
-            deepstackVisualIndexes: v.deepstackVisualIndexes,
-            hiddenAct: v.hiddenAct)
-    }
+    public static func vision(_ v: VisionSpec) -> VisionProvider { v }
 }
 
 /// The numbers shape expressions in mapping tables may use (`[heads*head_dim, hidden]`).

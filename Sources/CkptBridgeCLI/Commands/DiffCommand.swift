@@ -19,26 +19,24 @@ struct DiffCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The first checkpoint.")
+    @Argument(help: "The first checkpoint.", completion: .file())
     var a: String
 
-    @Argument(help: "The second checkpoint.")
+    @Argument(help: "The second checkpoint.", completion: .file())
     var b: String
 
     @Flag(help: "Print a JSON report instead of text.")
     var json = false
 
-    @Option(help: "Threads used for hashing (default: all cores).")
-    var jobs: Int?
+    @OptionGroup var jobs: JobsOption
 
-    @Flag(help: "Print the cause chain of errors.")
-    var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         var equal = true
-        try runReportingErrors(verbose: verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let ca = try TensorCatalog.open(a), cb = try TensorCatalog.open(b)
-            let r = try CheckpointDiff.compare(ca, cb, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+            let r = try CheckpointDiff.compare(ca, cb, jobs: jobs.count)
             equal = r.isEqual
             if json {
                 print(JSONWriter.write(.object([

@@ -6,14 +6,15 @@ import TensorCore
 
 /// The arguments of `export` (shared with `plan export`).
 struct ExportArguments: ParsableArguments {
-    @Argument(help: "The Megatron checkpoint: torch_dist or legacy, its root or one iteration folder, any parallel layout.")
+    @Argument(help: "The Megatron checkpoint: torch_dist or legacy, its root or one iteration folder, any parallel layout.", completion: .directory)
     var megatronDir: String
-    @Argument(help: "The Hugging Face folder to create.")
+    @Argument(help: "The Hugging Face folder to create.", completion: .directory)
     var outDir: String
-    @Option(help: "An HF folder whose config.json (and tokenizer/processor files) to use. Default: the copy import stored, else Megatron-Bridge's run_config.yaml.")
+    @Option(help: "An HF folder whose config.json (and tokenizer/processor files) to use. Default: the copy import stored, else Megatron-Bridge's run_config.yaml.",
+            completion: .directory)
     var hfConfig: String?
     @Option(help: "Largest shard (decimal units: 5GB = 5·10⁹ bytes).")
-    var maxShardSize = "5GB"
+    var maxShardSize = ByteSize(5_000_000_000)
     @Option(help: "How to write experts: hub (fused [E,H,2I], as on the Hub; default), v5 (fused [E,2I,H]) or per-expert.")
     var expertLayout: ExpertLayoutChoice = .hub
     @Option(help: "keep (bit-exact, default), or cast every tensor to bf16, fp16 or fp32.")
@@ -22,9 +23,6 @@ struct ExportArguments: ParsableArguments {
     var allowUnused: [String] = []
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
-        guard let shard = ByteCount.parse(maxShardSize), shard > 0 else {
-            throw BridgeError(.request, "--max-shard-size: cannot read '\(maxShardSize)'", hint: "e.g. 5GB, 500MB, 2GiB")
-        }
         let source = try MegatronSource.open(megatronDir)
         let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
                                               mappings: MappingTableLoader.defaultDirectory())
@@ -34,7 +32,7 @@ struct ExportArguments: ParsableArguments {
         let table = try MappingTableLoader.table(forArchitecture: arch)
         let reader = try source.reader(hfConfig: found.config, table: table)
         let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: table,
-                                  request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: shard, allowUnused: allowUnused))
+                                  request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused))
         return (plan, found)
     }
 }
@@ -58,12 +56,13 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var arguments: ExportArguments
     @OptionGroup(title: "Running") var running: RunOptions
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try runReportingErrors(verbose: running.verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let (plan, found) = try arguments.plan()
-            let (executor, reporter) = try running.executor(total: plan.totalBytes)
+            let (executor, reporter) = running.executor(total: plan.totalBytes)
             try ExportPipeline.run(plan, hfConfig: found.config, configDirectory: found.companionDirectory, to: arguments.outDir,
                                    overwrite: running.overwrite, executor: executor)
             reporter?.finish()

@@ -4,8 +4,6 @@ import Forward
 import Foundation
 import TensorCore
 
-extension GELUKind: ExpressibleByArgument {}
-
 struct ForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
@@ -25,31 +23,23 @@ struct ForwardCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The checkpoint (HF folder, torch_dist or legacy folder).")
+    @Argument(help: "The checkpoint (HF folder, torch_dist or legacy folder).", completion: .directory)
     var checkpoint: String
-    @Option(help: "Inputs file (safetensors). Default: the built-in text prompt.")
-    var inputs: String?
-    @Option(help: "Key prefix of the inputs in the file (e.g. 'image.').")
-    var prefix: String?
-    @Option(help: "Where to write the logits (safetensors).")
+    @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
+    @Option(help: "Where to write the logits (safetensors).", completion: .file(extensions: ["safetensors"]))
     var out: String
-    @Option(help: "HF folder with config.json, for Megatron checkpoints that carry none.")
+    @Option(help: "HF folder with config.json, for Megatron checkpoints that carry none.", completion: .directory)
     var hfConfig: String?
-    @Option(help: "GELU in the vision patch mergers: exact (transformers, default) or tanh (Megatron's runtime).")
-    var mergerGelu: GELUKind = .exact
-    @Option(help: "BLAS threads (default: the number of cores).")
-    var threads: Int?
-    @Flag(help: "Print the cause chain of errors.")
-    var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try runReportingErrors(verbose: verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let model = try ForwardModel.open(checkpoint, hfConfig: hfConfig)
-            let all = try loadInputs(path: inputs, prefix: prefix, config: model.config)
+            let all = try loadInputs(path: pass.inputs, prefix: pass.prefix, config: model.config)
             let (_, input) = all[0]
             let forward = Qwen3VLForward(config: model.config, weights: model.weights,
-                                         options: ForwardOptions(mergerGELU: mergerGelu, threads: threads))
+                                         options: pass.options)
             let t0 = Date()
             let output = try forward.run(input)
             let compute = Date().timeIntervalSince(t0)

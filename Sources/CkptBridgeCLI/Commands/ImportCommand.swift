@@ -5,9 +5,9 @@ import TensorCore
 
 /// The arguments of `import` (shared with `plan import`).
 struct ImportArguments: ParsableArguments {
-    @Argument(help: "The Hugging Face checkpoint folder (config.json + safetensors).")
+    @Argument(help: "The Hugging Face checkpoint folder (config.json + safetensors).", completion: .directory)
     var hfDir: String
-    @Argument(help: "The Megatron checkpoint folder to create.")
+    @Argument(help: "The Megatron checkpoint folder to create.", completion: .directory)
     var outDir: String
     @OptionGroup(title: "Parallel layout")
     var layout: LayoutOptions
@@ -52,12 +52,13 @@ struct ImportCommand: ParsableCommand {
 
     @OptionGroup var arguments: ImportArguments
     @OptionGroup(title: "Running") var running: RunOptions
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try runReportingErrors(verbose: running.verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let plan = try arguments.plan()
-            let (executor, reporter) = try running.executor(total: plan.totalBytes)
+            let (executor, reporter) = running.executor(total: plan.totalBytes)
             try ImportPipeline.run(plan, to: arguments.outDir, overwrite: running.overwrite, executor: executor)
             reporter?.finish()
             let secs = Date().timeIntervalSince(start)

@@ -17,17 +17,16 @@ struct InspectCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The checkpoint to inspect.")
+    @Argument(help: "The checkpoint to inspect.", completion: .file())
     var path: String
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Flag(help: "Print the cause chain of errors.")
-    var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try runReportingErrors(verbose: verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let catalog = try TensorCatalog.open(path)
             if json {
                 print(JSONWriter.write(catalogJSON(catalog)))

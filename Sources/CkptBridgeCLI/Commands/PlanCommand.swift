@@ -24,10 +24,10 @@ struct PlanImport: ParsableCommand {
     @OptionGroup var arguments: ImportArguments
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "List every chunk, not only counts per tensor.") var chunks = false
-    @Flag(help: "Print the cause chain of errors.") var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try runReportingErrors(verbose: verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let plan = try arguments.plan()
             let p = plan.parameters
             var rows = [[String]]()
@@ -74,10 +74,10 @@ struct PlanExport: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Plan an export (Megatron → HF).")
     @OptionGroup var arguments: ExportArguments
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Print the cause chain of errors.") var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try runReportingErrors(verbose: verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let (plan, found) = try arguments.plan()
             var rows = [[String]]()
             var items = [JSONValue]()

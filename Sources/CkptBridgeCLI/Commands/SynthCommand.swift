@@ -34,64 +34,54 @@ struct SynthCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The folder to create.")
+    @Argument(help: "The folder to create.", completion: .directory)
     var outDir: String
 
-    @Option(help: "The model to copy: \(SynthPreset.allCases.map(\.rawValue).joined(separator: " | ")).")
-    var preset: String
+    @Option(help: "The model to copy.")
+    var preset: SynthPreset
 
     @Option(help: "Text decoder layers to keep (the vision tower is always complete).")
     var layers: Int
 
     @Option(help: "Weight dtype: bf16 (as on the Hub) or fp32.")
-    var dtype: String = "bf16"
+    var dtype: SynthDType = .bf16
 
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
     @Option(help: "Largest shard, in bytes or with a unit (5GB = 5e9 bytes, 2GiB).")
-    var maxShardSize: String = "5GB"
+    var maxShardSize = ByteSize(5_000_000_000)
 
     @Flag(help: "Replace OUT_DIR if it exists.")
     var overwrite = false
 
-    @Option(help: "Writer threads (default: all cores).")
-    var jobs: Int?
+    @OptionGroup var jobs: JobsOption
 
-    @Flag(help: "Print the cause chain of errors.")
-    var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard SynthPreset(rawValue: preset) != nil else {
-            throw ValidationError("unknown preset '\(preset)'; choose one of: \(SynthPreset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard Self.parseDType(dtype) != nil else { throw ValidationError("--dtype must be bf16 or fp32, not '\(dtype)'") }
         guard layers >= 1 else { throw ValidationError("--layers must be at least 1") }
-        guard let n = ByteCount.parse(maxShardSize), n > 0 else {
-            throw ValidationError("--max-shard-size '\(maxShardSize)' is not a size (examples: 5GB, 500MB, 2GiB)")
-        }
-        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-    }
-
-    static func parseDType(_ s: String) -> DType? {
-        switch s.lowercased() {
-        case "bf16", "bfloat16": return .bf16
-        case "fp32", "f32", "float32": return .f32
-        default: return nil
-        }
     }
 
     func run() throws {
-        try runReportingErrors(verbose: verbose) {
-            let options = SyntheticCheckpoint.Options(preset: SynthPreset(rawValue: preset)!, layers: layers,
-                                                      dtype: Self.parseDType(dtype)!, seed: seed,
-                                                      maxShardSize: ByteCount.parse(maxShardSize)!)
+        try runReportingErrors(verbose: global.verbose) {
+            let options = SyntheticCheckpoint.Options(preset: preset, layers: layers, dtype: dtype.dtype, seed: seed,
+                                                      maxShardSize: maxShardSize.bytes)
             let synth = try SyntheticCheckpoint(options: options)
-            let executor = WriteExecutor(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+            let executor = WriteExecutor(jobs: jobs.count)
             let s = try synth.write(to: outDir, overwrite: overwrite, executor: executor)
             print("wrote \(s.path): \(options.preset.rawValue) with \(layers) of \(options.preset.realLayers) text layers, "
                 + "\(s.tensors) tensors, \(ByteCount.format(s.tensorBytes)) \(options.dtype.rawValue) in \(s.shards) shard\(s.shards == 1 ? "" : "s"), "
                 + String(format: "%.1f s", s.seconds))
         }
     }
+}
+
+extension SynthPreset: ExpressibleByArgument {}
+
+/// The dtypes `synth` writes: bf16 as on the Hub, or fp32.
+enum SynthDType: String, ExpressibleByArgument, CaseIterable {
+    case bf16, fp32
+
+    var dtype: DType { self == .bf16 ? .bf16 : .f32 }
 }

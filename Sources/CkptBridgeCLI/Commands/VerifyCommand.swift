@@ -22,35 +22,27 @@ struct VerifyCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The Hugging Face checkpoint.")
+    @Argument(help: "The Hugging Face checkpoint.", completion: .directory)
     var hfDir: String
-    @Argument(help: "The Megatron checkpoint (torch_dist or legacy), or another HF checkpoint.")
+    @Argument(help: "The Megatron checkpoint (torch_dist or legacy), or another HF checkpoint.", completion: .directory)
     var megatronDir: String
-    @Option(help: "Inputs file (safetensors); a file with text./image. prefixed inputs runs both.")
-    var inputs: String?
-    @Option(help: "Key prefix of the inputs in the file.")
-    var prefix: String?
+    @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
     @Option(help: "Largest allowed absolute logit difference.")
     var maxAbs: Double = 5e-5
-    @Option(help: "GELU in the vision patch mergers, for both sides: exact (default) or tanh.")
-    var mergerGelu: GELUKind = .exact
-    @Option(help: "BLAS threads (default: the number of cores).")
-    var threads: Int?
     @Flag(help: "Print JSON.")
     var json = false
-    @Flag(help: "Print the cause chain of errors.")
-    var verbose = false
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         var ok = true
-        try runReportingErrors(verbose: verbose) {
+        try runReportingErrors(verbose: global.verbose) {
             let hf = try ForwardModel.open(hfDir, hfConfig: nil)
             let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
-            let options = ForwardOptions(mergerGELU: mergerGelu, threads: threads)
+            let options = pass.options
             let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
             let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
             var reports = [JSONValue]()
-            for (name, input) in try loadInputs(path: inputs, prefix: prefix, config: hf.config) {
+            for (name, input) in try loadInputs(path: pass.inputs, prefix: pass.prefix, config: hf.config) {
                 let x = try a.run(input), y = try b.run(input)
                 let c = try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)
                 let pass = c.passes(maxAbs: maxAbs)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bridge
 import Foundation
+import Forward
 import TensorCore
 
 /// `--dtype`: keep each tensor's dtype (bit-exact) or cast (the only lossy operation, on request).
@@ -20,6 +21,28 @@ enum DTypeOption: String, ExpressibleByArgument, CaseIterable {
 extension MegatronFormat: ExpressibleByArgument {}
 extension VisionLayout: ExpressibleByArgument {}
 extension ExpertLayoutChoice: ExpressibleByArgument {}
+
+/// A size on the command line: bytes, or a number with a unit (5GB = 5·10⁹ bytes, 2GiB = 2·2³⁰). Parsed by the
+/// argument parser itself, so a value it cannot read is a usage error (exit 64) before anything runs.
+struct ByteSize: ExpressibleByArgument, CustomStringConvertible {
+    let bytes: Int
+
+    init(_ bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        guard let n = ByteCount.parse(argument), n > 0 else { return nil }
+        bytes = n
+    }
+
+    var description: String { ByteCount.format(bytes) }
+    var defaultValueDescription: String { description }
+}
+
+/// Options every command has.
+struct GlobalOptions: ParsableArguments {
+    @Flag(help: "Print the cause chain of errors.")
+    var verbose = false
+}
 
 /// The parallel layout to write.
 struct LayoutOptions: ParsableArguments {
@@ -52,24 +75,41 @@ struct LayoutOptions: ParsableArguments {
     }
 }
 
-/// How to run: threads, memory, overwrite, output.
-struct RunOptions: ParsableArguments {
-    @Option(help: "Parallel write jobs (default: the number of cores).")
+/// `--jobs`: worker threads, at least one (default: the number of cores).
+struct JobsOption: ParsableArguments {
+    @Option(help: "Worker threads (default: the number of cores).")
     var jobs: Int?
-    @Option(help: "Bytes held in memory by writers at once (e.g. 512MB).")
-    var memory: String = "256MB"
+
+    var count: Int { jobs ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1, not \(jobs)") }
+    }
+}
+
+/// How to run a conversion: threads, memory, overwrite, progress.
+struct RunOptions: ParsableArguments {
+    /// Below this the writers could not hold one read buffer; a smaller `--memory` is a typo, not a plan.
+    static let memoryFloor = 1 << 20
+
+    @OptionGroup var jobs: JobsOption
+    @Option(help: "Bytes held in memory by writers at once (at least 1MiB).")
+    var memory = ByteSize(256_000_000)
     @Flag(help: "Replace OUT_DIR if it exists (it is replaced only once the new one is complete).")
     var overwrite = false
     @Flag(help: "No progress bar.")
     var quiet = false
-    @Flag(help: "Print the cause chain of errors.")
-    var verbose = false
 
-    func executor(total: Int) throws -> (WriteExecutor, ProgressReporter?) {
-        guard let budget = ByteCount.parse(memory), budget > 0 else { throw ValidationError("--memory: cannot read '\(memory)'") }
+    func validate() throws {
+        if memory.bytes < Self.memoryFloor {
+            throw ValidationError("--memory must be at least 1MiB, not \(memory.bytes) bytes")
+        }
+    }
+
+    func executor(total: Int) -> (WriteExecutor, ProgressReporter?) {
         let progress = WriteProgress(total: total)
         let reporter = quiet ? nil : ProgressReporter(progress)
-        return (WriteExecutor(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, budget: budget, progress: progress), reporter)
+        return (WriteExecutor(jobs: jobs.count, budget: memory.bytes, progress: progress), reporter)
     }
 }
 
@@ -109,4 +149,25 @@ final class ProgressReporter {
         running = false
         if isTTY, progress.total > 0 { draw(); FileHandle.standardError.write(Data("\n".utf8)) }
     }
+}
+
+extension GELUKind: ExpressibleByArgument {}
+
+/// The inputs and numerics of a forward pass (`forward`, and both sides of `verify`).
+struct ForwardPassOptions: ParsableArguments {
+    @Option(help: "Inputs file (safetensors); a file with text./image. prefixed inputs runs each. Default: the built-in text and image prompts.",
+            completion: .file(extensions: ["safetensors"]))
+    var inputs: String?
+    @Option(help: "Key prefix of the inputs in the file (e.g. 'image.').")
+    var prefix: String?
+    @Option(help: "GELU in the vision patch mergers: exact (transformers, default) or tanh (Megatron's runtime).")
+    var mergerGelu: GELUKind = .exact
+    @Option(help: "BLAS threads (default: the number of cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, not \(threads)") }
+    }
+
+    var options: ForwardOptions { ForwardOptions(mergerGELU: mergerGelu, threads: threads) }
 }

@@ -126,49 +126,28 @@ public struct MoEConfig: Sendable {
     }
 }
 
-/// `vision_config` of Qwen3-VL.
+/// `vision_config` of Qwen3-VL: the validated `VisionSpec` (every field and default shared with the converter)
+/// plus what only the forward pass needs.
+@dynamicMemberLookup
 public struct VisionConfig: Sendable {
-    public var depth: Int
-    public var hiddenSize: Int
-    public var intermediateSize: Int
-    public var numHeads: Int
-    public var inChannels: Int
-    public var patchSize: Int
-    public var temporalPatchSize: Int
-    public var spatialMergeSize: Int
-    public var outHiddenSize: Int
-    public var numPositionEmbeddings: Int
-    public var deepstackVisualIndexes: [Int]
+    public let spec: VisionSpec
     /// The vision blocks' MLP activation (`gelu_pytorch_tanh` -> tanh, `gelu` -> exact).
-    public var blockActivation: GELUKind
-    public var ropeTheta: Double
+    public let blockActivation: GELUKind
 
-    public var headDim: Int { hiddenSize / numHeads }
-    /// Side of the learned square position grid.
-    public var gridSide: Int { Int(Double(numPositionEmbeddings).squareRoot().rounded(.down)) }
+    public subscript<T>(dynamicMember field: KeyPath<VisionSpec, T>) -> T { spec[keyPath: field] }
+
     /// Elements of one flattened input patch (C·T·P·P).
-    public var patchElements: Int { inChannels * temporalPatchSize * patchSize * patchSize }
+    public var patchElements: Int { spec.inChannels * spec.temporalPatchSize * spec.patchSize * spec.patchSize }
     /// Width of a merged token before the merger MLP (m²·Hv).
-    public var mergedHidden: Int { hiddenSize * spatialMergeSize * spatialMergeSize }
+    public var mergedHidden: Int { spec.mergedHiddenSize }
 
     init(_ s: VisionSpec) throws {
-        depth = s.depth
-        hiddenSize = s.hiddenSize
-        intermediateSize = s.intermediateSize
-        numHeads = s.numHeads
-        inChannels = s.inChannels
-        patchSize = s.patchSize
-        temporalPatchSize = s.temporalPatchSize
-        spatialMergeSize = s.spatialMergeSize
-        outHiddenSize = s.outHiddenSize
-        numPositionEmbeddings = s.numPositionEmbeddings
-        deepstackVisualIndexes = s.deepstackVisualIndexes
+        spec = s
         switch s.hiddenAct {
         case "gelu_pytorch_tanh", "gelu_new", "gelu_fast": blockActivation = .tanh
         case "gelu": blockActivation = .exact
         default:
             throw ForwardError(.config, "vision hidden_act '\(s.hiddenAct)' is not supported", key: "vision_config.hidden_act")
         }
-        ropeTheta = s.ropeTheta
     }
 }
