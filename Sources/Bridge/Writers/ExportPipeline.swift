@@ -29,26 +29,3 @@ public enum ExportPipeline {
         try out.commit()
     }
 }
-
-/// Small edits to HF configs.
-public enum HFConfigWriter {
-    /// The torch dtype name transformers writes for `d`.
-    public static func torchDTypeName(_ d: DType) -> String {
-        switch d {
-        case .bf16: return "bfloat16"
-        case .f16: return "float16"
-        case .f64: return "float64"
-        default: return "float32"
-        }
-    }
-
-    /// The config with its `dtype` / `torch_dtype` fields (top level and sub-configs) set to `d`.
-    public static func settingDType(_ config: JSONValue, to d: DType) -> JSONValue {
-        guard case let .object(members) = config else { return config }
-        return .object(members.map { k, v in
-            if k == "dtype" || k == "torch_dtype", v.stringValue != nil { return (k, .string(torchDTypeName(d))) }
-            if case .object = v, k.hasSuffix("_config") { return (k, settingDType(v, to: d)) }
-            return (k, v)
-        })
-    }
-}
