@@ -42,6 +42,20 @@ public enum MappingTableLoader {
         return t
     }
 
+    /// The table for a config: the one listing its first `architectures` entry. The one place a config
+    /// without architectures is refused, so every command says the same.
+    public static func table(for config: HFConfig, directory: String = defaultDirectory()) throws -> MappingTable {
+        guard let arch = config.architectures.first else {
+            throw BridgeError(.config, "config has no 'architectures'", file: config.path, key: "architectures",
+                              hint: "add e.g. \"architectures\": [\"Qwen3VLForConditionalGeneration\"]")
+        }
+        do {
+            return try table(forArchitecture: arch, directory: directory)
+        } catch let e as BridgeError {
+            throw e.with(file: config.path, key: "architectures")
+        }
+    }
+
     public static func load(path: String) throws -> MappingTable {
         let root = try parse(path: path)
         guard let map = root.mapping else { throw err(path, root, "a table must be a mapping") }

@@ -14,11 +14,7 @@ public struct HFCheckpoint {
         }
         self.path = path
         config = try HFConfig(directory: path)
-        guard let arch = config.architectures.first else {
-            throw BridgeError(.config, "config.json has no 'architectures'", file: config.path,
-                              hint: "add e.g. \"architectures\": [\"Qwen3VLForConditionalGeneration\"]")
-        }
-        table = try MappingTableLoader.table(forArchitecture: arch, directory: mappings)
+        table = try MappingTableLoader.table(for: config, directory: mappings)
         weights = try SafeTensorsCheckpoint(path: path)
     }
 

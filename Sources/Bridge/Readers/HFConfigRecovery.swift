@@ -19,6 +19,14 @@ public enum HFConfigRecovery {
     }
 
     public static func find(iterationDirectory: String, explicit: String?, mappings: String) throws -> Found {
+        if let found = try locate(iterationDirectory: iterationDirectory, explicit: explicit, mappings: mappings) { return found }
+        throw BridgeError(.config, "the checkpoint carries no HF config (no \(embeddedFolder)/ and no run_config.yaml)",
+                          file: iterationDirectory, hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
+    }
+
+    /// The config when the checkpoint (or `explicit`) has one, nil when there is none to find; a config
+    /// that is present but unreadable is an error, never a nil.
+    public static func locate(iterationDirectory: String, explicit: String?, mappings: String) throws -> Found? {
         if let explicit {
             return Found(config: try HFConfig(directory: explicit), companionDirectory: explicit, origin: "--hf-config \(explicit)")
         }
@@ -30,8 +38,7 @@ public enum HFConfigRecovery {
         if FileSystem.isFile(run) {
             return Found(config: try fromRunConfig(path: run, mappings: mappings), companionDirectory: nil, origin: "run_config.yaml")
         }
-        throw BridgeError(.config, "the checkpoint carries no HF config (no \(embeddedFolder)/ and no run_config.yaml)",
-                          file: iterationDirectory, hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
+        return nil
     }
 
     /// Rebuilds config.json from Megatron-Bridge's run_config.yaml.

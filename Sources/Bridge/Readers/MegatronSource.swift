@@ -24,6 +24,13 @@ public enum MegatronSource {
         }
     }
 
+    public var format: CheckpointFormat {
+        switch self {
+        case .torchDist: return .torchDist
+        case .legacy: return .legacy
+        }
+    }
+
     /// Reads Megatron parameters out of the checkpoint.
     public func reader(hfConfig: HFConfig, table: MappingTable) throws -> MegatronParameterReader {
         switch self {

@@ -26,8 +26,12 @@ extension TensorCatalog {
         case .legacy:
             let ckpt = try LegacyMegatronCheckpoint(path: path)
             // With the HF config the checkpoint carries, show (and compare) global tensors under their
-            // torch_dist keys; without it, each rank's local tensors.
-            if let (store, dir) = try? MegatronStorageView.open(path) {
+            // torch_dist keys; without one, each rank's local tensors. A config that is there but does not
+            // reassemble the ranks is an error, not a reason to show another view.
+            if let found = try HFConfigRecovery.locate(iterationDirectory: ckpt.directory, explicit: nil,
+                                                        mappings: MappingTableLoader.defaultDirectory()) {
+                let checkpoint = try MegatronCheckpoint(source: .legacy(ckpt), found: found)
+                let store = try checkpoint.storageView(), dir = checkpoint.iterationDirectory
                 let entries = try store.tensorNames.map { Entry(name: $0, source: try store.tensorSource($0), location: "\(ckpt.ranks.count) rank files") }
                 return TensorCatalog(path: path, format: format, entries: entries,
                                      notes: [("folder", dir), ("iteration", ckpt.iteration?.description ?? "?"),

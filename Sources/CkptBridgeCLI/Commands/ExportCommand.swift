@@ -23,15 +23,9 @@ struct ExportArguments: ParsableArguments {
     var allowUnused: [String] = []
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
-        let source = try MegatronSource.open(megatronDir)
-        let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
-                                              mappings: MappingTableLoader.defaultDirectory())
-        guard let arch = found.config.architectures.first else {
-            throw BridgeError(.config, "config has no 'architectures'", file: found.config.path)
-        }
-        let table = try MappingTableLoader.table(forArchitecture: arch)
-        let reader = try source.reader(hfConfig: found.config, table: table)
-        let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: table,
+        let checkpoint = try MegatronCheckpoint.open(megatronDir, hfConfig: hfConfig)
+        let found = checkpoint.found
+        let plan = try ExportPlan(reader: try checkpoint.parameterReader(), hfConfig: found.config, table: checkpoint.table,
                                   request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused))
         return (plan, found)
     }

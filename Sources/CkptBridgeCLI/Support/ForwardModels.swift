@@ -32,13 +32,11 @@ struct ForwardModel {
             let config = try ModelConfig(configPath: cfgPath)
             return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors")
         case .torchDist, .legacy:
-            let source = try MegatronSource.open(path)
-            let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
-                                                  mappings: MappingTableLoader.defaultDirectory())
-            let config = try ModelConfig(json: found.config.json)
-            let (store, dir) = try MegatronStorageView.open(path, explicitConfig: hfConfig)
-            let weights = try MegatronWeights(store: MegatronStoreAdapter(store, origin: dir), config: config)
-            return ForwardModel(config: config, weights: weights, kind: "Megatron \(try CheckpointFormat.detect(path).rawValue)")
+            let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
+            let config = try ModelConfig(json: checkpoint.hfConfig.json)
+            let weights = try MegatronWeights(store: MegatronStoreAdapter(try checkpoint.storageView(), origin: checkpoint.iterationDirectory),
+                                              config: config)
+            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)")
         case .torchSave:
             throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)
         }

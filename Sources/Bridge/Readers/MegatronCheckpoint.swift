@@ -1,0 +1,53 @@
+import TensorCore
+import TorchFormats
+
+/// A Megatron checkpoint resolved once: its format and iteration folder, the HF config that describes it
+/// (and where that came from), and the family's mapping table. Every command that reads a Megatron
+/// checkpoint (export, plan export, forward, verify, inspect and diff of legacy folders) opens it here, so
+/// detection runs once and a failure reads the same whichever command met it.
+public struct MegatronCheckpoint {
+    /// The checkpoint in its own format (torch_dist or legacy).
+    public let source: MegatronSource
+    /// The HF config and its origin (`--hf-config`, the embedded `hf_config/`, or `run_config.yaml`).
+    public let found: HFConfigRecovery.Found
+    /// The family's mapping table, chosen by the config's architecture.
+    public let table: MappingTable
+
+    /// Opens `path` (a checkpoint root or one iteration folder) and resolves its config and table.
+    /// - Parameter hfConfig: a folder whose config.json to use instead of the one the checkpoint carries.
+    public static func open(_ path: String, hfConfig: String? = nil,
+                            mappings: String = MappingTableLoader.defaultDirectory()) throws -> MegatronCheckpoint {
+        try MegatronCheckpoint(source: try MegatronSource.open(path), hfConfig: hfConfig, mappings: mappings)
+    }
+
+    /// Resolves the config and table of an already opened checkpoint.
+    public init(source: MegatronSource, hfConfig: String? = nil, mappings: String = MappingTableLoader.defaultDirectory()) throws {
+        let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig, mappings: mappings)
+        try self.init(source: source, found: found, mappings: mappings)
+    }
+
+    /// An opened checkpoint with a config already found.
+    public init(source: MegatronSource, found: HFConfigRecovery.Found, mappings: String = MappingTableLoader.defaultDirectory()) throws {
+        self.source = source
+        self.found = found
+        table = try MappingTableLoader.table(for: found.config, directory: mappings)
+    }
+
+    public var hfConfig: HFConfig { found.config }
+    public var iterationDirectory: String { source.iterationDirectory }
+    public var format: CheckpointFormat { source.format }
+
+    /// Reads Megatron parameters (what `export` plans from).
+    public func parameterReader() throws -> MegatronParameterReader {
+        try source.reader(hfConfig: hfConfig, table: table)
+    }
+
+    /// The checkpoint as global tensors under torch_dist storage keys (legacy ranks reassembled), what the
+    /// forward pass and `diff` read.
+    public func storageView() throws -> TensorStore {
+        switch source {
+        case let .torchDist(c): return TorchDistStore(c)
+        case let .legacy(c): return try LegacyStorageStore(checkpoint: c, hfConfig: hfConfig, table: table)
+        }
+    }
+}
