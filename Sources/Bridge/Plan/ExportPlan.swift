@@ -34,7 +34,7 @@ public final class ExportPlan {
         hfTensors = byName.values.sorted { naturalLess($0.name, $1.name) }
         // Account for every stored tensor before anything is written.
         for (i, p) in parameters.enumerated() { sources[i] = try reader.source(of: p, dtype: request.dtype) }
-        let left = reader.unconsumed(by: parameters)
+        let left = try reader.unconsumed(by: parameters)
         let unused = left.filter { !request.allowUnused.allows($0) }
         if !unused.isEmpty {
             throw BridgeError(.unusedKeys, "\(unused.count) stored tensor(s) are not used by the \(table.family) mapping: \(ImportPlan.list(unused))",

@@ -11,7 +11,6 @@ public final class LegacyParameterReader: MegatronParameterReader {
     private let table: MappingTable
     private let hfConfig: HFConfig
     private var dicts = [LegacyRank: TorchStateDict]()
-    private var consumed = Set<String>()
     private var context: ModelContext?
 
     public var path: String { checkpoint.directory }
@@ -46,7 +45,12 @@ public final class LegacyParameterReader: MegatronParameterReader {
     }
 
     public var storedTensorNames: [String] {
-        checkpoint.ranks.flatMap { r in ((try? dict(r))?.order ?? []).filter { (try? dict(r))?.tensors[$0] != nil }.map { "\(r)/\($0)" } }
+        get throws {
+            try checkpoint.ranks.flatMap { r in
+                let d = try dict(r)
+                return d.order.filter { d.tensors[$0] != nil }.map { "\(r)/\($0)" }
+            }
+        }
     }
 
     private func ensureContext(_ p: MegatronParameter, vision: VisionLayout?) throws -> ModelContext {
@@ -76,17 +80,31 @@ public final class LegacyParameterReader: MegatronParameterReader {
         return matching[0]
     }
 
-    public func source(of p: MegatronParameter, dtype: DType?) throws -> TensorSource {
+    /// Where a parameter lives in the rank files: its local name and the ranks holding shards of it.
+    private func placement(of p: MegatronParameter) throws -> (name: String, ranks: [(LegacyRank, [Shard])]) {
         let c = try ensureContext(p, vision: p.rule.layout)
         var local = p
         local.stage = ParameterBuilder.stageFor(p.rule.over, p.indices, p.rule.stage, c)
         let name = try LocalShards.localName(local, context: c)
+        var ranks = [(LegacyRank, [Shard])]()
+        for r in checkpoint.ranks {
+            let shards = try LocalShards.shards(of: local, rank: (r.tp, r.pp, r.ep), context: c)
+            if !shards.isEmpty { ranks.append((r, shards)) }
+        }
+        return (name, ranks)
+    }
+
+    public func storedNames(of p: MegatronParameter) throws -> [String] {
+        let (name, ranks) = try placement(of: p)
+        return ranks.map { "\($0.0)/\(name)" }
+    }
+
+    public func source(of p: MegatronParameter, dtype: DType?) throws -> TensorSource {
+        let (name, ranks) = try placement(of: p)
         var parts = [ComposedTensor.Part]()
         var seen = Set<Box>()
         var type: DType?
-        for r in checkpoint.ranks {
-            let shards = try LocalShards.shards(of: local, rank: (r.tp, r.pp, r.ep), context: c)
-            if shards.isEmpty { continue }
+        for (r, shards) in ranks {
             guard let t = try dict(r).tensors[name] else {
                 throw BridgeError(.missingKeys, "rank file lacks '\(name)'", file: try checkpoint.path(of: r), key: name,
                                   hint: "the checkpoint is incomplete or of another model")
@@ -96,7 +114,6 @@ public final class LegacyParameterReader: MegatronParameterReader {
                 throw BridgeError(.shape, "local shape \(Shape.describe(t.shape)) does not match \(Shape.describe(want)) for this layout",
                                   file: try checkpoint.path(of: r), key: name)
             }
-            consumed.insert("\(r)/\(name)")
             type = type ?? t.dtype
             // Copies of the same shard on other ranks (replicated parameters on every TP rank, dense
             // parameters on every EP rank) are accounted for but read from the first rank that has them.
@@ -112,9 +129,5 @@ public final class LegacyParameterReader: MegatronParameterReader {
         let composed = ComposedTensor(dtype: dtype ?? type ?? .f32, shape: p.shape, parts: parts)
         try composed.validate(name: p.name)
         return composed
-    }
-
-    public func unconsumed(by parameters: [MegatronParameter]) -> [String] {
-        storedTensorNames.filter { !consumed.contains($0) }
     }
 }

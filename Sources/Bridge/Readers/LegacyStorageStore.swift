@@ -28,7 +28,7 @@ public final class LegacyStorageStore: TensorStore {
             try t.validate(name: key)
             out[key] = t
         }
-        let left = reader.unconsumed(by: params)
+        let left = try reader.unconsumed(by: params)
         guard left.isEmpty else {
             throw BridgeError(.unusedKeys, "\(left.count) stored tensor(s) are not part of the model: \(ImportPlan.list(left))",
                               file: checkpoint.directory, key: left[0])

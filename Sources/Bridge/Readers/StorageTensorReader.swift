@@ -7,7 +7,6 @@ import TensorCore
 public final class StorageTensorReader: MegatronParameterReader {
     public let store: TensorStore
     public let path: String
-    private var consumed = Set<String>()
     private let names: Set<String>
 
     public init(store: TensorStore, path: String) {
@@ -16,7 +15,7 @@ public final class StorageTensorReader: MegatronParameterReader {
         names = Set(store.tensorNames)
     }
 
-    public var storedTensorNames: [String] { store.tensorNames }
+    public var storedTensorNames: [String] { store.tensorNames.sorted(by: naturalLess) }
 
     public func vocabularyRows(of p: MegatronParameter) throws -> Int? {
         guard names.contains(p.storage.key) else { return nil }
@@ -52,11 +51,8 @@ public final class StorageTensorReader: MegatronParameterReader {
             throw BridgeError(.shape, "stored shape \(Shape.describe(t.shape)) does not match \(Shape.describe(want)) implied by the config",
                               file: path, key: p.storage.key, hint: "check that the HF config belongs to this checkpoint")
         }
-        consumed.insert(p.storage.key)
         return ComposedTensor(dtype: dtype ?? t.dtype, shape: p.shape, parts: [p.storage.part(readingFrom: t, shape: p.shape)])
     }
 
-    public func unconsumed(by parameters: [MegatronParameter]) -> [String] {
-        store.tensorNames.filter { !consumed.contains($0) }.sorted(by: naturalLess)
-    }
+    public func storedNames(of p: MegatronParameter) -> [String] { [p.storage.key] }
 }
