@@ -102,9 +102,7 @@ public final class SafeTensorsCheckpoint {
 
     /// Shard names must stay inside the folder and be safetensors files.
     public static func validateShardName(_ shard: String, indexPath: String, key: String) throws {
-        let parts = shard.split(separator: "/", omittingEmptySubsequences: false)
-        guard !shard.isEmpty, !shard.hasPrefix("/"), !parts.contains(".."), !parts.contains(""),
-              !shard.contains("\\"), shard.hasSuffix(".safetensors") else {
+        guard FileSystem.isContainedRelativePath(shard), shard.hasSuffix(".safetensors") else {
             throw SafeTensorsError(.invalidIndex, "bad shard name '\(shard)': must be a relative path ending in .safetensors, without '..'",
                                    file: indexPath, key: key, hint: "fix the weight_map entry")
         }

@@ -2,6 +2,15 @@ import Foundation
 
 /// Small file-system helpers with errors that name the path.
 public enum FileSystem {
+    /// Whether a path read from a file (an index's shard name, a DCP storage path) stays inside its folder:
+    /// relative, no `..`, `.` or empty components, no backslashes or NULs. With `allowSubfolders` false it
+    /// must also be a plain file name.
+    public static func isContainedRelativePath(_ s: String, allowSubfolders: Bool = true) -> Bool {
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        return !s.isEmpty && !s.contains("\\") && !s.contains("\0") && (allowSubfolders || parts.count == 1)
+            && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
+
     public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
     public static func isDirectory(_ path: String) -> Bool {

@@ -5,4 +5,10 @@ public protocol TensorStore: AnyObject {
     var tensorNames: [String] { get }
     /// A lazy view of one tensor.
     func tensorSource(_ name: String) throws -> TensorSource
+    /// Where the tensors come from (a folder or file), for error messages.
+    var origin: String? { get }
+}
+
+extension TensorStore {
+    public var origin: String? { nil }
 }

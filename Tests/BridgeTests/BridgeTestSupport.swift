@@ -71,16 +71,10 @@ import SafeTensors
 /// The forward pass of an HF checkpoint and of a Megatron checkpoint on the built-in text and image
 /// prompts: each Megatron logit must be within `maxAbs` of the HF one, every argmax the same.
 func verifyLogits(hf: String, megatron: String, maxAbs: Double = 5e-5) throws -> [LogitComparison] {
-    final class Store: MegatronTensorStore {
-        let store: TensorStore
-        init(_ s: TensorStore) { store = s }
-        var keys: [String] { store.tensorNames }
-        func tensor(_ key: String) throws -> TensorSource { try store.tensorSource(key) }
-    }
     let config = try ModelConfig(configPath: FileSystem.join(hf, "config.json"))
     let a = Qwen3VLForward(config: config, weights: HFWeights(checkpoint: try SafeTensorsCheckpoint(path: hf), config: config))
     let (store, _) = try MegatronStorageView.open(megatron, mappings: mappingsDirectory)
-    let b = Qwen3VLForward(config: config, weights: try MegatronWeights(store: Store(store), config: config))
+    let b = Qwen3VLForward(config: config, weights: try MegatronWeights(store: store, config: config))
     return try ForwardInputs.builtIn(config: config).map { _, input in
         let x = try a.run(input), y = try b.run(input)
         return try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)

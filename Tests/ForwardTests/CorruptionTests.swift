@@ -3,24 +3,24 @@ import TensorCore
 import Testing
 
 /// A Megatron store with some tensors replaced (or hidden), to prove that a wrong checkpoint fails clearly.
-final class AlteredStore: MegatronTensorStore {
-    let base: MegatronTensorStore
+final class AlteredStore: TensorStore {
+    let base: TensorStore
     var replaced: [String: () throws -> TensorSource] = [:]
     var hidden: Set<String> = []
 
-    init(_ base: MegatronTensorStore) { self.base = base }
+    init(_ base: TensorStore) { self.base = base }
 
-    var keys: [String] { base.keys.filter { !hidden.contains($0) } }
+    var tensorNames: [String] { base.tensorNames.filter { !hidden.contains($0) } }
 
-    func tensor(_ key: String) throws -> TensorSource {
+    func tensorSource(_ key: String) throws -> TensorSource {
         if let r = replaced[key] { return try r() }
-        return try base.tensor(key)
+        return try base.tensorSource(key)
     }
 
     /// Swaps items `a` and `b` of axis 1 within item `layer` of axis 0 (experts of one layer in a
     /// stacked [L, E, ...] tensor), as a lazy composed tensor.
     func swapExperts(_ key: String, layer: Int, _ a: Int, _ b: Int) throws {
-        let src = try base.tensor(key)
+        let src = try base.tensorSource(key)
         let shape = src.shape, rank = shape.count
         var parts = [ComposedTensor.Part]()
         for l in 0..<shape[0] {
@@ -39,15 +39,15 @@ final class AlteredStore: MegatronTensorStore {
     /// Serves tensor `a` under key `b` and vice versa.
     func exchange(_ a: String, _ b: String) {
         let base = self.base
-        replaced[a] = { try base.tensor(b) }
-        replaced[b] = { try base.tensor(a) }
+        replaced[a] = { try base.tensorSource(b) }
+        replaced[b] = { try base.tensorSource(a) }
     }
 }
 
 @Suite struct CorruptionTests {
     static let layers = "language_model.decoder.layers."
 
-    func run(_ store: MegatronTensorStore, _ model: TinyModel, prompt: String) throws -> LogitComparison {
+    func run(_ store: TensorStore, _ model: TinyModel, prompt: String) throws -> LogitComparison {
         let weights = try MegatronWeights(store: store, config: try model.config())
         return try compareWithReference(weights, model: model, prompt: prompt)
     }
@@ -87,7 +87,7 @@ final class AlteredStore: MegatronTensorStore {
         let base = try TinyModel.moe.megatronStore()
         let store = AlteredStore(base)
         let key = "language_model.decoder.final_layernorm.weight"
-        let src = try base.tensor(key)
+        let src = try base.tensorSource(key)
         let short = ComposedTensor(dtype: src.dtype, shape: [src.shape[0] - 1],
                                    parts: [ComposedTensor.Part(box: Box(shape: [src.shape[0] - 1]), source: src, sourceOrigin: [0], axisMap: [0])])
         store.replaced[key] = { short }

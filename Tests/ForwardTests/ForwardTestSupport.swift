@@ -23,8 +23,8 @@ enum TinyModel: String, CaseIterable, CustomStringConvertible {
     }
 
     /// Megatron global tensors: "" = Megatron-Bridge 0.3.1 (HF-named vision), "bridge06_tp1_ep1/" = 0.6.2.
-    func megatronStore(_ sub: String = "") throws -> SafeTensorsMegatronStore {
-        try SafeTensorsMegatronStore(path: try path("\(sub)megatron_global_tensors.safetensors"))
+    func megatronStore(_ sub: String = "") throws -> SafeTensorsCheckpoint {
+        try SafeTensorsCheckpoint(path: try path("\(sub)megatron_global_tensors.safetensors"))
     }
 
     func megatronWeights(_ sub: String = "") throws -> MegatronWeights {

@@ -33,7 +33,7 @@ public enum MegatronArgs {
             ("untie_embeddings_and_output_weights", .bool(!l.shareEmbeddingsAndOutputWeights)),
             ("vocab_size", .int(l.vocabSize)),
             ("padded_vocab_size", .int(c.paddedVocab)),
-            ("make_vocab_size_divisible_by", .int(128)),
+            ("make_vocab_size_divisible_by", .int(ParallelLayout.vocabDivisor)),
             ("tokenizer_type", .string("HuggingFaceTokenizer")),
             ("tensor_model_parallel_size", .int(layout.tp)),
             ("pipeline_model_parallel_size", .int(layout.pp)),

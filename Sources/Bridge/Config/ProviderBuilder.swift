@@ -47,7 +47,7 @@ public enum ProviderBuilder {
 
     public static func language(_ spec: ModelSpec) -> LanguageProvider {
         let t = spec.text
-        var divisible = 128
+        var divisible = ParallelLayout.vocabDivisor
         while divisible > 1 && t.vocabSize % divisible != 0 { divisible /= 2 }
         return LanguageProvider(
             numLayers: t.numLayers,

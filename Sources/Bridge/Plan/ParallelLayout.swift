@@ -37,8 +37,12 @@ public struct ParallelLayout: Equatable, Sendable, CustomStringConvertible {
     public var ranksPerStage: Int { lcm(tp, etp * ep) }
     public var worldSize: Int { ranksPerStage * pp }
 
+    /// Megatron-LM's `make_vocab_size_divisible_by` default: padding rounds the vocabulary up to a multiple of
+    /// this times TP, and Megatron-Bridge's provider takes the largest power of two up to it that divides it.
+    public static let vocabDivisor = 128
+
     /// The Megatron vocabulary size for an HF vocabulary of `vocab` rows.
-    public func paddedVocab(_ vocab: Int, divisibleBy: Int = 128) -> Int {
+    public func paddedVocab(_ vocab: Int, divisibleBy: Int = ParallelLayout.vocabDivisor) -> Int {
         guard padVocab else { return vocab }
         let m = divisibleBy * tp
         return (vocab + m - 1) / m * m
@@ -99,7 +103,7 @@ public struct ParallelLayout: Equatable, Sendable, CustomStringConvertible {
         let vp = paddedVocab(l.vocabSize)
         guard vp % tp == 0 else {
             throw BridgeError(.layout, "TP \(tp) does not divide the vocabulary of \(l.vocabSize)",
-                              hint: "pass --pad-vocab to pad it to a multiple of \(128 * tp)")
+                              hint: "pass --pad-vocab to pad it to a multiple of \(Self.vocabDivisor * tp)")
         }
         _ = try stageLayers(numLayers: l.numLayers)
         if let v, visionSharded {

@@ -6,9 +6,11 @@ import TorchFormats
 /// ranks' local shards), so it can be compared with, or read like, a torch_dist checkpoint.
 public final class LegacyStorageStore: TensorStore {
     public let tensorNames: [String]
+    public let origin: String?
     private let tensors: [String: TensorSource]
 
     public init(checkpoint: LegacyMegatronCheckpoint, hfConfig: HFConfig, table: MappingTable) throws {
+        origin = checkpoint.directory
         let reader = try LegacyParameterReader(checkpoint: checkpoint, hfConfig: hfConfig, table: table)
         // The HF expert layout does not change the Megatron side; any will do.
         let c = try ModelContext.reading(reader, table: table, hfConfig: hfConfig, expertLayout: .fused(.hub))

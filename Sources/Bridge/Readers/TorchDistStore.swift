@@ -13,6 +13,7 @@ public final class TorchDistStore: TensorStore {
     }
 
     public var tensorNames: [String] { checkpoint.tensorKeys }
+    public var origin: String? { checkpoint.directory }
 
     public func tensorSource(_ name: String) throws -> TensorSource {
         if let t = cache[name] { return t }

@@ -3,18 +3,6 @@ import Forward
 import SafeTensors
 import TensorCore
 
-/// Adapts the converter's global-tensor stores to the forward pass's Megatron reader.
-final class MegatronStoreAdapter: MegatronTensorStore {
-    let store: TensorStore
-    let origin: String?
-    init(_ store: TensorStore, origin: String) {
-        self.store = store
-        self.origin = origin
-    }
-    var keys: [String] { store.tensorNames }
-    func tensor(_ key: String) throws -> TensorSource { try store.tensorSource(key) }
-}
-
 /// A checkpoint opened for the forward pass: its config and weights, read with the semantics of its own
 /// format (HF names for safetensors, Megatron names and runtime semantics for torch_dist and legacy).
 struct ForwardModel {
@@ -34,8 +22,7 @@ struct ForwardModel {
         case .torchDist, .legacy:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)
-            let weights = try MegatronWeights(store: MegatronStoreAdapter(try checkpoint.storageView(), origin: checkpoint.iterationDirectory),
-                                              config: config)
+            let weights = try MegatronWeights(store: try checkpoint.storageView(), config: config)
             return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)")
         case .torchSave:
             throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)

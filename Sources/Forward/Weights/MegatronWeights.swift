@@ -23,12 +23,13 @@ public final class MegatronWeights: ModelWeights, StreamingWeights {
     private let lm = "language_model."
 
     /// - Parameters:
-    ///   - store: the global tensors by storage key.
+    ///   - store: the global tensors by storage key (a torch_dist store, reassembled legacy ranks, or a
+    ///     safetensors file of global tensors such as the oracle's `megatron_global_tensors.safetensors`).
     ///   - config: the HF config.json of the model (Megatron-Bridge builds its provider from it).
     ///   - visionLayout: `.auto` detects it from the keys.
-    public init(store: MegatronTensorStore, config: ModelConfig, visionLayout: MegatronVisionLayout = .auto) throws {
+    public init(store: TensorStore, config: ModelConfig, visionLayout: MegatronVisionLayout = .auto) throws {
         self.config = config
-        table = TensorTable(keys: store.keys, origin: store.origin) { try store.tensor($0) }
+        table = TensorTable(keys: store.tensorNames, origin: store.origin) { try store.tensorSource($0) }
         layers = MegatronStack(table: table, prefix: "language_model.decoder.layers", count: config.text.numLayers)
         guard table.has(lm + "embedding.word_embeddings.weight") else {
             throw ForwardError(.missingWeight, "no language_model.embedding.word_embeddings.weight: not a Megatron Qwen3-VL checkpoint",

@@ -217,9 +217,7 @@ struct DCPMetadataParser {
     }
 
     /// A file name inside the checkpoint folder: no separators, no `..`, not hidden metadata.
-    static func isPlainFileName(_ s: String) -> Bool {
-        !s.isEmpty && !s.contains("/") && !s.contains("\\") && s != "." && s != ".." && !s.contains("\0")
-    }
+    static func isPlainFileName(_ s: String) -> Bool { FileSystem.isContainedRelativePath(s, allowSubfolders: false) }
 
     func storageMeta(_ v: PickleValue) throws -> DCPMetadata.StorageMeta {
         let (_, st) = try object(v, accepting: cls("StorageMeta"), what: "storage_meta")
