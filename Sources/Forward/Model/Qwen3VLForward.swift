@@ -94,33 +94,12 @@ public final class Qwen3VLForward {
         return ForwardOutput(logits: lg, sequenceLength: s, vocabSize: vocab)
     }
 
-    /// `hidden · Wᵀ` over the true vocabulary, reading the output projection in row chunks.
-    ///
-    /// Each thread takes the next chunk of rows, converts it into its own cache-sized buffer and multiplies
-    /// it with a single-threaded GEMM into its columns of the logits: the conversion of one chunk overlaps
-    /// the products of others, the fp32 rows are still in cache when the GEMM packs them, and no BLAS
-    /// worker spins while weights are read.
+    /// `hidden · Wᵀ` over the true vocabulary, the output projection streamed in row chunks like every other
+    /// linear layer (`StreamedLinear`), with the forward pass's own chunk size.
     private func project(_ hidden: [Float], rows s: Int) throws -> [Float] {
         let h = config.text.hiddenSize, vocab = config.text.vocabSize
-        let chunk = max(1, min(vocab, options.outputChunkBytes / (h * MemoryLayout<Float>.size)))
-        // Every element is written by exactly one GEMM (beta 0): no need to zero the 100 MB first.
-        var logits = [Float](unsafeUninitializedCapacity: s * vocab) { _, count in count = s * vocab }
         let weights = self.weights
-        try hidden.withUnsafeBufferPointer { hp in
-            try logits.withUnsafeMutableBufferPointer { lp in
-                let hBase = hp.baseAddress!, lBase = lp.baseAddress!
-                try BLAS.singleThreaded {
-                    try WorkQueue.run(tasks: (vocab + chunk - 1) / chunk) { next in
-                        let w = Scratch.forThisThread(floats: chunk * h)
-                        while let c = next() {
-                            let start = c * chunk, n = min(chunk, vocab - start)
-                            try FloatReader.serially { try weights.outputRows(start..<(start + n), into: w.base) }
-                            BLAS.gemm(transB: true, m: s, n: n, k: h, a: hBase, lda: h, b: w.base, ldb: h, c: lBase + start, ldc: vocab)
-                        }
-                    }
-                }
-            }
-        }
-        return logits
+        let output = MatrixRows(rows: vocab, cols: h) { range, dest in try weights.outputRows(range, into: dest) }
+        return try StreamedLinear(weight: output, bias: nil).apply(hidden, rows: s, chunkBytes: options.outputChunkBytes)
     }
 }

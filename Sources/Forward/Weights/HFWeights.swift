@@ -23,10 +23,7 @@ public final class HFWeights: ModelWeights, StreamingWeights {
     public func embeddingRows(_ ids: [Int]) throws -> [Float] {
         let key = text + "embed_tokens.weight"
         try table.expect(key, try table.shape(key), [config.text.vocabSize, h])
-        var out = [Float]()
-        out.reserveCapacity(ids.count * h)
-        for id in ids { out += try table.rows(key, id..<(id + 1), width: h, minRows: config.text.vocabSize) }
-        return out
+        return try table.gather(key, ids: ids, width: h, minRows: config.text.vocabSize)
     }
 
     public func textLayer(_ i: Int) throws -> TextLayerWeights {

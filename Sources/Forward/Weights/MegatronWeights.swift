@@ -47,10 +47,7 @@ public final class MegatronWeights: ModelWeights, StreamingWeights {
 
     public func embeddingRows(_ ids: [Int]) throws -> [Float] {
         let key = lm + "embedding.word_embeddings.weight"
-        var out = [Float]()
-        out.reserveCapacity(ids.count * h)
-        for id in ids { out += try table.rows(key, id..<(id + 1), width: h, minRows: config.text.vocabSize) }
-        return out
+        return try table.gather(key, ids: ids, width: h, minRows: config.text.vocabSize)
     }
 
     public func textLayer(_ l: Int) throws -> TextLayerWeights {

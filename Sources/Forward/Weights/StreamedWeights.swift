@@ -92,9 +92,14 @@ struct StreamedLinear {
     func apply(_ x: [Float], rows s: Int, chunkBytes: Int = StreamedLinear.chunkBytes) throws -> [Float] {
         let out = weight.rows, k = weight.cols
         precondition(x.count == s * k, "linear: shape mismatch")
-        var y = [Float](repeating: 0, count: s * out)
+        var y: [Float]
         if let bias {
+            y = [Float](repeating: 0, count: s * out)
             for r in 0..<s { for o in 0..<out { y[r * out + o] = bias[o] } }
+        } else {
+            // Every element is written by exactly one GEMM (beta 0): no need to zero y first (the logits
+            // are ~100 MB).
+            y = [Float](unsafeUninitializedCapacity: s * out) { _, count in count = s * out }
         }
         if s == 0 || out == 0 { return y }
         let chunk = Swift.max(1, Swift.min(out, chunkBytes / Swift.max(1, k * MemoryLayout<Float>.size)))

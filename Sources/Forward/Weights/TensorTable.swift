@@ -73,6 +73,14 @@ struct TensorTable {
                                Box(offsets: [range.lowerBound, 0], sizes: [range.count, width]))
     }
 
+    /// The rows of `ids` (an embedding lookup) of a 2-D tensor of width `width` holding at least `minRows` rows.
+    func gather(_ key: String, ids: [Int], width: Int, minRows: Int) throws -> [Float] {
+        var out = [Float]()
+        out.reserveCapacity(ids.count * width)
+        for id in ids { out += try rows(key, id..<(id + 1), width: width, minRows: minRows) }
+        return out
+    }
+
     /// Rows `range` of a 2-D tensor of width `width` holding at least `minRows` rows, into `dest`.
     func rows(_ key: String, _ range: Range<Int>, width: Int, minRows: Int, into dest: UnsafeMutablePointer<Float>) throws {
         try FloatReader.read(try rowSource(key, width: width, minRows: minRows),
