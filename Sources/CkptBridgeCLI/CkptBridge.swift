@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `ckpt-bridge`: convert Qwen3-VL checkpoints between Hugging Face safetensors and Megatron-Core,
 /// torch-free, and prove each conversion with a CPU forward pass.
@@ -32,6 +35,15 @@ struct CkptBridge: ParsableCommand {
         Shell completion: ckpt-bridge --generate-completion-script bash|zsh|fish
         """,
         version: version,
-        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self]
+        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self, CleanCommand.self]
     )
+
+    /// A file-size limit (`ulimit -f`) must give an EFBIG error with a hint and a clean output folder, not
+    /// SIGXFSZ's silent death, so the signal is ignored before anything runs.
+    static func main() {
+        #if canImport(Glibc)
+        signal(SIGXFSZ, SIG_IGN)
+        #endif
+        main(nil)
+    }
 }

@@ -97,7 +97,16 @@ public final class SafeTensorsCheckpoint {
             try validateShardName(shard, indexPath: indexPath, key: name)
             map.append((name, shard))
         }
-        return Index(weightMap: map, totalSize: json["metadata"]?["total_size"]?.intValue)
+        var total: Int?
+        if let t = json["metadata"]?["total_size"] {
+            // transformers writes an integer (some tools a float like 1.6e10); a negative or fractional one is damage.
+            guard let n = t.intValue ?? t.doubleValue.flatMap({ $0 >= 0 && $0 == $0.rounded() && $0 < 9e18 ? Int($0) : nil }), n >= 0 else {
+                throw SafeTensorsError(.invalidIndex, "metadata.total_size is \(JSONWriter.write(t, pretty: false)), not a byte count",
+                                       file: indexPath, key: "metadata.total_size", hint: "fix or remove metadata.total_size")
+            }
+            total = n
+        }
+        return Index(weightMap: map, totalSize: total)
     }
 
     /// Shard names must stay inside the folder and be safetensors files.

@@ -122,7 +122,7 @@ public struct SyntheticCheckpoint {
         let start = Date()
         let items = try items(include: include)
         let shards = try SafeTensorsWriter.plan(items, maxShardSize: options.maxShardSize)
-        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite)
+        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite, replaceable: OutputKinds.huggingFaceCheckpoint)
         try SafeTensorsWriter.write(shards, into: out.tempPath, executor: executor)
         for (file, json) in [("config.json", config), ("generation_config.json", SynthPreset.generationConfig),
                              ("preprocessor_config.json", SynthPreset.preprocessorConfig)] {

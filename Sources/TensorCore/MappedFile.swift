@@ -18,20 +18,19 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO (or a device) named as a file returns at once instead of waiting for a
+        // writer; fstat then refuses it. It changes nothing for regular files.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         descriptor = fd
-        guard fd >= 0 else {
-            throw TensorCoreError(.io, "cannot open file: \(String(cString: strerror(errno)))", file: path,
-                                  hint: "check that the path exists and is readable")
-        }
+        guard fd >= 0 else { throw TensorCoreError.systemCall("open", "cannot open file", file: path) }
         var mapped = false
         defer { if !mapped { close(fd) } }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw TensorCoreError(.io, "cannot stat file: \(String(cString: strerror(errno)))", file: path)
+            throw TensorCoreError.systemCall("fstat", "cannot stat file", file: path)
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw TensorCoreError(.io, "not a regular file", file: path, hint: "pass a file, not a folder or device")
+            throw TensorCoreError(.io, "not a regular file (\(Self.kind(st.st_mode)))", file: path, hint: "pass a file, not a folder, FIFO or device")
         }
         size = Int(st.st_size)
         if size == 0 {
@@ -41,10 +40,22 @@ public final class MappedFile: @unchecked Sendable {
         }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
-            throw TensorCoreError(.io, "cannot map file: \(String(cString: strerror(errno)))", file: path)
+            throw TensorCoreError.systemCall("mmap", "cannot map file", file: path)
         }
         base = UnsafeRawPointer(p)
         mapped = true
+    }
+
+    /// What a non-regular file is, for the error.
+    static func kind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a plain file"
+        }
     }
 
     deinit {
@@ -69,7 +80,7 @@ public final class MappedFile: @unchecked Sendable {
             let n = pread(descriptor, dest + done, count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw TensorCoreError(.io, "read failed: \(String(cString: strerror(errno)))", file: path, byteOffset: offset + done)
+                throw TensorCoreError.systemCall("pread", "read failed", file: path, byteOffset: offset + done)
             }
             if n == 0 { throw TensorCoreError(.io, "file ended early", file: path, byteOffset: offset + done) }
             done += n

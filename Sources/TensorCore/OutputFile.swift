@@ -14,13 +14,11 @@ public final class OutputFile: @unchecked Sendable {
     public init(creating path: String, size: Int? = nil) throws {
         self.path = path
         fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw TensorCoreError(.io, "cannot create file: \(String(cString: strerror(errno)))", file: path)
-        }
+        guard fd >= 0 else { throw TensorCoreError.systemCall("open", "cannot create file", file: path) }
         if let size, size > 0, ftruncate(fd, off_t(size)) != 0 {
-            let e = String(cString: strerror(errno))
+            let e = TensorCoreError.systemCall("ftruncate", "cannot size file to \(size) bytes", file: path)
             close(fd)
-            throw TensorCoreError(.io, "cannot size file to \(size) bytes: \(e)", file: path, hint: "is the disk full?")
+            throw e
         }
     }
 
@@ -33,8 +31,7 @@ public final class OutputFile: @unchecked Sendable {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw TensorCoreError(.io, "write failed: \(String(cString: strerror(errno)))", file: path,
-                                      byteOffset: offset + done, hint: "is the disk full?")
+                throw TensorCoreError.systemCall("pwrite", "write failed", file: path, byteOffset: offset + done)
             }
             if n == 0 {
                 throw TensorCoreError(.io, "write made no progress", file: path, byteOffset: offset + done)
@@ -50,7 +47,7 @@ public final class OutputFile: @unchecked Sendable {
     /// Flushes the file's data to disk (called before the output folder is renamed into place).
     public func sync() throws {
         if fsync(fd) != 0 {
-            throw TensorCoreError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path)
+            throw TensorCoreError.systemCall("fsync", "cannot flush the file to disk", file: path)
         }
     }
 }

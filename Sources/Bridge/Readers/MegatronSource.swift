@@ -8,8 +8,10 @@ public enum MegatronSource {
 
     public static func open(_ path: String) throws -> MegatronSource {
         switch try CheckpointFormat.detect(path) {
-        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path))
-        case .legacy: return .legacy(try LegacyMegatronCheckpoint(path: path))
+        // Conversions and forward passes read every byte anyway: each zip entry's CRC-32 is checked as it
+        // is opened, so a flipped byte stops the command instead of flowing into the output.
+        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path, verifyCRC: true))
+        case .legacy: return .legacy(try LegacyMegatronCheckpoint(path: path, verifyCRC: true))
         default:
             throw BridgeError(.unknownFormat, "not a Megatron checkpoint", file: path,
                               hint: "expected a torch_dist folder (.metadata) or a legacy folder (mp_rank_*)")

@@ -12,7 +12,9 @@ public enum ExportPipeline {
 
     public static func run(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, to path: String,
                            overwrite: Bool, executor: WriteExecutor) throws {
-        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite)
+        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite,
+                                            inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
+                                            replaceable: OutputKinds.huggingFaceCheckpoint)
         let items = try plan.hfTensors.map { t in
             SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: try plan.hfSource(t))
         }

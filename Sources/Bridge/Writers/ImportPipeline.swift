@@ -13,7 +13,8 @@ import TorchFormats
 ///         hf_config/config.json …                                  (the original HF config, for export)
 public enum ImportPipeline {
     public static func run(_ plan: ImportPlan, to path: String, overwrite: Bool, executor: WriteExecutor) throws {
-        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite)
+        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite, inputs: [plan.source.path],
+                                            replaceable: OutputKinds.megatronCheckpoint)
         let iteration: CheckpointIteration = plan.request.iteration == 0 ? .release : .number(plan.request.iteration)
         let dir = out.path(iteration.folderName)
         try FileSystem.makeDirectory(dir)

@@ -14,6 +14,8 @@ public final class LegacyMegatronCheckpoint {
     public let pipelineParallel: Bool
     public let expertParallel: Bool
     private let paths: [LegacyRank: String]
+    /// Whether rank files check every zip entry's CRC-32 as they are opened.
+    public let verifyCRC: Bool
     private let lock = NSLock()
     private var opened: [LegacyRank: LegacyRankFile] = [:]
 
@@ -28,7 +30,8 @@ public final class LegacyMegatronCheckpoint {
     /// Folder names `mp_rank_XX_YYY` are ambiguous (PP or EP); `pipelineParallel`/`expertParallel` settle
     /// it, else the saved `args` of the first rank do (`pipeline_model_parallel_size`,
     /// `expert_model_parallel_size`), else it is an error.
-    public init(path: String, pipelineParallel: Bool? = nil, expertParallel: Bool? = nil) throws {
+    public init(path: String, pipelineParallel: Bool? = nil, expertParallel: Bool? = nil, verifyCRC: Bool = false) throws {
+        self.verifyCRC = verifyCRC
         let (dir, it) = try MegatronCheckpointRoot.resolve(path, kind: "legacy Megatron", isCheckpoint: Self.isCheckpointFolder)
         directory = dir
         iteration = it
@@ -103,7 +106,7 @@ public final class LegacyMegatronCheckpoint {
         lock.lock()
         if let f = opened[rank] { lock.unlock(); return f }
         lock.unlock()
-        let f = try LegacyRankFile(path: try path(of: rank))
+        let f = try LegacyRankFile(path: try path(of: rank), verifyCRC: verifyCRC)
         lock.lock()
         opened[rank] = f
         lock.unlock()

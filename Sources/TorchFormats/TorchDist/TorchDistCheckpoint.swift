@@ -71,8 +71,16 @@ public final class TorchDistCheckpoint {
             do { metadataJSON = try JSONParser.parse(try readWholeFile(jsonPath)) } catch {
                 throw TorchFormatsError.wrap(error, code: .dcpInvalid, file: jsonPath)
             }
+            try Self.checkMetadataJSON(metadataJSON!, path: jsonPath)
         } else {
             metadataJSON = nil
+        }
+        // common.pt is small: read it whole (CRCs included) so a damaged one fails every command up front.
+        let commonPath = FileSystem.join(dir, Self.commonFileName)
+        if FileSystem.isFile(commonPath) {
+            do { _ = try TorchSaveFile(path: commonPath, verifyCRC: true).root } catch {
+                throw TorchFormatsError.wrap(error, code: .dcpInvalid, file: commonPath)
+            }
         }
         let yamlPath = FileSystem.join(dir, Self.runConfigFileName)
         if FileSystem.isFile(yamlPath) {
@@ -190,6 +198,27 @@ public final class TorchDistCheckpoint {
     }
 
     // MARK: Common state and side files
+
+    /// megatron-core's `metadata.json`: an object whose `sharded_backend`, when present, is `torch_dist`
+    /// (the only backend this reader understands) and whose version fields are integers.
+    static func checkMetadataJSON(_ m: JSONValue, path: String) throws {
+        guard case .object = m else {
+            throw TorchFormatsError(.dcpInvalid, "metadata.json is not a JSON object", file: path,
+                                    hint: "megatron-core writes {\"sharded_backend\": \"torch_dist\", …}")
+        }
+        if let b = m["sharded_backend"] {
+            guard b.stringValue == "torch_dist" else {
+                throw TorchFormatsError(.dcpInvalid, "metadata.json names sharded_backend \(JSONWriter.write(b, pretty: false)); only torch_dist is read",
+                                        file: path, key: "sharded_backend",
+                                        hint: "convert the checkpoint to torch_dist with megatron-core first")
+            }
+        }
+        for k in ["sharded_backend_version", "common_backend_version"] {
+            if let v = m[k], v.intValue == nil {
+                throw TorchFormatsError(.dcpInvalid, "metadata.json field \(k) is not an integer", file: path, key: k)
+            }
+        }
+    }
 
     /// The common (non-sharded) state: `common.pt` when present (MCore ≤ 0.18, and what MCore 0.19
     /// prefers too), else the `common_state/shard_0_1` item (MCore 0.19), unwrapped from its one-element
