@@ -20,8 +20,58 @@ struct ExportArguments: ParsableArguments {
     var dtype: DTypeOption = .keep
     @Option(help: "Leave out stored tensors matching this pattern on purpose (repeatable).")
     var allowUnused: [String] = []
+    @Flag(help: "LoRA checkpoint: write only the adapter, as a Hugging Face PEFT folder (adapter_model.safetensors, adapter_config.json).")
+    var adapterOnly = false
+    @Flag(help: "LoRA checkpoint: write full weights with the adapter merged in, W + (alpha/r)·B·A (fp32, cast once).")
+    var mergeAdapter = false
+    @Option(help: "LoRA alpha, when run_config.yaml's peft section does not record it (or to override it).")
+    var loraAlpha: Double?
+
+    func validate() throws {
+        if adapterOnly && mergeAdapter { throw ValidationError("--adapter-only and --merge-adapter exclude each other") }
+        if loraAlpha != nil && !adapterOnly && !mergeAdapter { throw ValidationError("--lora-alpha needs --adapter-only or --merge-adapter") }
+    }
+
+    /// The LoRA adapters of a torch_dist checkpoint (empty for legacy ones, which Megatron-Bridge PEFT does not write).
+    func adapters(_ source: MegatronSource) throws -> LoRAAdapterSet? {
+        guard case let .torchDist(c) = source else {
+            if adapterOnly || mergeAdapter {
+                throw BridgeError(.request, "LoRA adapters are read from torch_dist checkpoints only", file: source.iterationDirectory,
+                                  hint: "Megatron-Bridge PEFT saves torch_dist")
+            }
+            return nil
+        }
+        let set = try LoRAAdapterSet(store: TorchDistStore(c), path: c.directory)
+        return set.isEmpty ? nil : set
+    }
+
+    /// `--adapter-only`: the PEFT adapter and its adapter_config.json.
+    func adapterPlan() throws -> (LoRAAdapterExport, JSONValue) {
+        let source = try MegatronSource.open(megatronDir)
+        guard let set = try adapters(source) else {
+            throw BridgeError(.missingKeys, "--adapter-only: the checkpoint holds no LoRA adapter weights", file: source.iterationDirectory,
+                              hint: "expected Megatron-Bridge LoRA keys '<module>.adapter.linear_in.weight' / 'linear_out.weight'")
+        }
+        let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
+                                              mappings: MappingTableLoader.defaultDirectory())
+        guard let arch = found.config.architectures.first else {
+            throw BridgeError(.config, "config has no 'architectures'", file: found.config.path)
+        }
+        let table = try MappingTableLoader.table(forArchitecture: arch)
+        let parameters = try LoRAAdapterExport.parameters(source: source, adapters: set, hfConfig: found.config, table: table,
+                                                          expertLayout: expertLayout)
+        let export = try LoRAAdapterExport(parameters: parameters, adapters: set, dtype: dtype.dtype)
+        let scaling = try LoRAScaling.resolve(rank: export.rank, recorded: try LoRAScaling.recorded(iterationDirectory: source.iterationDirectory),
+                                              override: loraAlpha, path: source.iterationDirectory)
+        let all = parameters.flatMap { $0.hfNames.values }.filter { $0.hasSuffix(".weight") }.map { String($0.dropLast(".weight".count)) }
+        let targets = LoRAAdapterExport.targetModules(export.modules, allHFModules: all)
+        return (export, LoRAAdapterExport.config(rank: export.rank, alpha: scaling.alpha, targetModules: targets, baseModel: nil))
+    }
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
+        if adapterOnly {
+            throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
+        }
         guard let shard = ByteCount.parse(maxShardSize), shard > 0 else {
             throw BridgeError(.request, "--max-shard-size: cannot read '\(maxShardSize)'", hint: "e.g. 5GB, 500MB, 2GiB")
         }
@@ -32,7 +82,20 @@ struct ExportArguments: ParsableArguments {
             throw BridgeError(.config, "config has no 'architectures'", file: found.config.path)
         }
         let table = try MappingTableLoader.table(forArchitecture: arch)
-        let reader = try source.reader(hfConfig: found.config, table: table)
+        var reader = try source.reader(hfConfig: found.config, table: table)
+        if let set = try adapters(source) {
+            if mergeAdapter {
+                reader = LoRAMergingReader(inner: reader, adapters: set, recorded: try LoRAScaling.recorded(iterationDirectory: source.iterationDirectory),
+                                           alphaOverride: loraAlpha)
+            } else if !set.keys.allSatisfy(KeyFilter(allowUnused).allows) {
+                throw BridgeError(.unusedKeys, "the checkpoint holds \(set.keys.count) LoRA adapter tensor(s) (\(set.modules.count) adapted weights)",
+                                  file: source.iterationDirectory, key: set.keys[0],
+                                  hint: "pass --merge-adapter for merged full weights, or --adapter-only for a PEFT adapter; --allow-unused PATTERN (matching every adapter key) exports the base weights alone")
+            }
+        } else if mergeAdapter {
+            throw BridgeError(.missingKeys, "--merge-adapter: the checkpoint holds no LoRA adapter weights", file: source.iterationDirectory,
+                              hint: "drop --merge-adapter to export the weights as they are")
+        }
         let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: table,
                                   request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: shard, allowUnused: allowUnused))
         return (plan, found)
@@ -53,6 +116,12 @@ struct ExportCommand: ParsableCommand {
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
+
+        LoRA (Megatron-Bridge PEFT checkpoints, '<module>.adapter.linear_in/linear_out.weight'): \
+        without a flag, adapter weights stop the export. alpha comes from run_config.yaml's peft section, \
+        else --lora-alpha.
+          ckpt-bridge export ./lora-run/iter_0001000 ./adapter --adapter-only     (PEFT: adapter_model.safetensors)
+          ckpt-bridge export ./lora-merged-ckpt ./hf-merged --merge-adapter --lora-alpha 32
         """
     )
 
@@ -62,6 +131,16 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(verbose: running.verbose) {
             let start = Date()
+            if arguments.adapterOnly {
+                let (export, config) = try arguments.adapterPlan()
+                let total = export.items.reduce(0) { $0 + $1.byteCount }
+                let (executor, reporter) = try running.executor(total: total)
+                try export.write(to: arguments.outDir, config: config, overwrite: running.overwrite, executor: executor)
+                reporter?.finish()
+                print("exported LoRA adapter (r \(export.rank), lora_alpha \(config["lora_alpha"].map { JSONWriter.write($0) } ?? "?")): \(export.modules.count) modules, " +
+                      "\(export.items.count) tensors, \(ByteCount.format(total)) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(arguments.outDir)")
+                return
+            }
             let (plan, found) = try arguments.plan()
             let (executor, reporter) = try running.executor(total: plan.totalBytes)
             try ExportPipeline.run(plan, hfConfig: found.config, configDirectory: found.companionDirectory, to: arguments.outDir,
