@@ -26,47 +26,9 @@ struct ExportArguments: ParsableArguments {
     var mergeAdapter = false
     @Option(help: "LoRA alpha, when run_config.yaml's peft section does not record it (or to override it).")
     var loraAlpha: Double?
+    @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
+    var base: String?
 
-    func validate() throws {
-        if adapterOnly && mergeAdapter { throw ValidationError("--adapter-only and --merge-adapter exclude each other") }
-        if loraAlpha != nil && !adapterOnly && !mergeAdapter { throw ValidationError("--lora-alpha needs --adapter-only or --merge-adapter") }
-    }
-
-    /// The LoRA adapters of a torch_dist checkpoint (empty for legacy ones, which Megatron-Bridge PEFT does not write).
-    func adapters(_ source: MegatronSource) throws -> LoRAAdapterSet? {
-        guard case let .torchDist(c) = source else {
-            if adapterOnly || mergeAdapter {
-                throw BridgeError(.request, "LoRA adapters are read from torch_dist checkpoints only", file: source.iterationDirectory,
-                                  hint: "Megatron-Bridge PEFT saves torch_dist")
-            }
-            return nil
-        }
-        let set = try LoRAAdapterSet(store: TorchDistStore(c), path: c.directory)
-        return set.isEmpty ? nil : set
-    }
-
-    /// `--adapter-only`: the PEFT adapter and its adapter_config.json.
-    func adapterPlan() throws -> (LoRAAdapterExport, JSONValue) {
-        let source = try MegatronSource.open(megatronDir)
-        guard let set = try adapters(source) else {
-            throw BridgeError(.missingKeys, "--adapter-only: the checkpoint holds no LoRA adapter weights", file: source.iterationDirectory,
-                              hint: "expected Megatron-Bridge LoRA keys '<module>.adapter.linear_in.weight' / 'linear_out.weight'")
-        }
-        let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
-                                              mappings: MappingTableLoader.defaultDirectory())
-        guard let arch = found.config.architectures.first else {
-            throw BridgeError(.config, "config has no 'architectures'", file: found.config.path)
-        }
-        let table = try MappingTableLoader.table(forArchitecture: arch)
-        let parameters = try LoRAAdapterExport.parameters(source: source, adapters: set, hfConfig: found.config, table: table,
-                                                          expertLayout: expertLayout)
-        let export = try LoRAAdapterExport(parameters: parameters, adapters: set, dtype: dtype.dtype)
-        let scaling = try LoRAScaling.resolve(rank: export.rank, recorded: try LoRAScaling.recorded(iterationDirectory: source.iterationDirectory),
-                                              override: loraAlpha, path: source.iterationDirectory)
-        let all = parameters.flatMap { $0.hfNames.values }.filter { $0.hasSuffix(".weight") }.map { String($0.dropLast(".weight".count)) }
-        let targets = LoRAAdapterExport.targetModules(export.modules, allHFModules: all)
-        return (export, LoRAAdapterExport.config(rank: export.rank, alpha: scaling.alpha, targetModules: targets, baseModel: nil))
-    }
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
         if adapterOnly {
@@ -75,27 +37,15 @@ struct ExportArguments: ParsableArguments {
         guard let shard = ByteCount.parse(maxShardSize), shard > 0 else {
             throw BridgeError(.request, "--max-shard-size: cannot read '\(maxShardSize)'", hint: "e.g. 5GB, 500MB, 2GiB")
         }
-        let source = try MegatronSource.open(megatronDir)
+        let named = try MegatronSource.open(megatronDir)
+        let source = try base.map(MegatronSource.open) ?? named
         let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig,
                                               mappings: MappingTableLoader.defaultDirectory())
         guard let arch = found.config.architectures.first else {
             throw BridgeError(.config, "config has no 'architectures'", file: found.config.path)
         }
         let table = try MappingTableLoader.table(forArchitecture: arch)
-        var reader = try source.reader(hfConfig: found.config, table: table)
-        if let set = try adapters(source) {
-            if mergeAdapter {
-                reader = LoRAMergingReader(inner: reader, adapters: set, recorded: try LoRAScaling.recorded(iterationDirectory: source.iterationDirectory),
-                                           alphaOverride: loraAlpha)
-            } else if !set.keys.allSatisfy(KeyFilter(allowUnused).allows) {
-                throw BridgeError(.unusedKeys, "the checkpoint holds \(set.keys.count) LoRA adapter tensor(s) (\(set.modules.count) adapted weights)",
-                                  file: source.iterationDirectory, key: set.keys[0],
-                                  hint: "pass --merge-adapter for merged full weights, or --adapter-only for a PEFT adapter; --allow-unused PATTERN (matching every adapter key) exports the base weights alone")
-            }
-        } else if mergeAdapter {
-            throw BridgeError(.missingKeys, "--merge-adapter: the checkpoint holds no LoRA adapter weights", file: source.iterationDirectory,
-                              hint: "drop --merge-adapter to export the weights as they are")
-        }
+        let reader = try loraReader(try source.reader(hfConfig: found.config, table: table), weights: source, adapters: named)
         let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: table,
                                   request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: shard, allowUnused: allowUnused))
         return (plan, found)
