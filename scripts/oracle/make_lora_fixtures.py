@@ -21,7 +21,9 @@ For the tiny dense Qwen3-VL (hf_v4, fp32) at the given TP it
   4. writes Megatron-Bridge's own HF exports of the same in-memory model:
        OUT/tp<N>_mb_merged.safetensors   save_hf_weights (merge_adapter_weights=True), only the tensors
                                          the adapters change (the others equal hf_v4),
-       OUT/tp<N>_mb_adapter.safetensors  export_adapter_weights (its HF-PEFT-named adapter tensors).
+       OUT/tp<N>_mb_adapter.safetensors  export_adapter_weights (its HF-PEFT-named adapter tensors),
+       OUT/tp<N>_mb_logits.safetensors   its forward pass of the LoRA model (adapters active, not merged) on the
+                                         reference text and image prompts (bridge_cpu.forward_logits).
 """
 import argparse
 import glob
@@ -72,6 +74,7 @@ def main():
     bridge_cpu.apply_cpu_patches()
     bridge_cpu.init_distributed(args.tp, 1)
     from megatron.bridge.peft.lora import LoRA
+    from safetensors.torch import load_file, save_file
     import megatron.bridge.peft.utils as peft_utils
     # L1: with the TE import stub (W1) peft.utils believes TE is present and isinstance()s against its
     # placeholders; the local spec builds megatron-core's ColumnParallelLinear / RowParallelLinear, which is
@@ -101,6 +104,17 @@ def main():
     if rank == 0:
         print(f"{len(wrapped)} adapter weights, e.g. {wrapped[:4]}", flush=True)
 
+    os.makedirs(out, exist_ok=True)
+    # Megatron-Bridge's own forward of the LoRA model (adapters active, unmerged), text and image prompts.
+    ref = load_file(os.path.join(HF, "..", "reference.safetensors"))
+    text = bridge_cpu.forward_logits(model[0], ref["text.input_ids"], ref["text.logits"].shape[-1])
+    image = bridge_cpu.forward_logits(model[0], ref["image.input_ids"], ref["image.logits"].shape[-1], ref["image.pixel_values"],
+                                      ref["image.image_grid_thw"], provider.image_token_id)
+    if rank == 0:
+        print("LoRA changes the logits by", (text - ref["text.logits"]).abs().max().item(), flush=True)
+        save_file({"text.logits": text.contiguous(), "image.logits": image.contiguous()},
+                  os.path.join(out, f"tp{args.tp}_mb_logits.safetensors"))
+
     def fresh(d):
         if rank == 0 and os.path.isdir(d):
             shutil.rmtree(d)
@@ -111,7 +125,6 @@ def main():
         save_checkpoint(model, fresh(os.path.join(out, f"tp{args.tp}_full")), None)
     save_checkpoint(model, fresh(os.path.join(out, f"tp{args.tp}_adapter")), lora)
 
-    from safetensors.torch import load_file, save_file
     scratch = fresh(os.path.join(out, f".tmp_tp{args.tp}_merged"))
     bridge.save_hf_weights(model, scratch, show_progress=False, merge_adapter_weights=True)
     adapter = {n: t.contiguous().clone() for n, t in bridge.export_adapter_weights(model, cpu=True, show_progress=False)}
