@@ -41,8 +41,8 @@ public enum HFConfigRecovery {
         return nil
     }
 
-    /// Rebuilds config.json from Megatron-Bridge's run_config.yaml.
-    public static func fromRunConfig(path: String, mappings: String) throws -> HFConfig {
+    /// Megatron-Bridge's run_config.yaml as Yams values (size-capped, aliases counted before expansion).
+    public static func loadRunConfig(path: String) throws -> Any? {
         if let size = FileSystem.fileSize(path), size > Limits.configFileBytes {
             throw BridgeError(.config, "run_config.yaml is \(size) bytes, more than the limit of \(Limits.configFileBytes)", file: path,
                               hint: "a run_config.yaml is a few KB; pass --hf-config DIR")
@@ -67,6 +67,12 @@ public enum HFConfigRecovery {
             throw BridgeError(.config, "run_config.yaml is not valid YAML: \(lines.prefix(2).joined(separator: " "))", file: path,
                               hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
         }
+        return root
+    }
+
+    /// Rebuilds config.json from Megatron-Bridge's run_config.yaml.
+    public static func fromRunConfig(path: String, mappings: String) throws -> HFConfig {
+        let root = try loadRunConfig(path: path)
         guard let model = (root as? [String: Any])?["model"] as? [String: Any], let target = model["_target_"] as? String else {
             throw BridgeError(.config, "run_config.yaml has no model provider", file: path, hint: "pass --hf-config DIR")
         }

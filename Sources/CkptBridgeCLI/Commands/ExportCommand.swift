@@ -21,11 +21,26 @@ struct ExportArguments: ParsableArguments {
     var dtype: DTypeOption = .keep
     @Option(help: "Leave out stored tensors matching this pattern on purpose (repeatable).")
     var allowUnused: [String] = []
+    @Flag(help: "LoRA checkpoint: write only the adapter, as a Hugging Face PEFT folder (adapter_model.safetensors, adapter_config.json).")
+    var adapterOnly = false
+    @Flag(help: "LoRA checkpoint: write full weights with the adapter merged in, W + (alpha/r)·B·A (fp32, cast once).")
+    var mergeAdapter = false
+    @Option(help: "LoRA alpha, when run_config.yaml's peft section does not record it (or to override it).")
+    var loraAlpha: Double?
+    @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
+    var base: String?
+
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
-        let checkpoint = try MegatronCheckpoint.open(megatronDir, hfConfig: hfConfig)
+        if adapterOnly {
+            throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
+        }
+        // With --base, the weights (and the config) come from the base checkpoint and the adapters from MEGATRON_DIR.
+        let named = try MegatronSource.open(megatronDir)
+        let checkpoint = try MegatronCheckpoint(source: try base.map(MegatronSource.open) ?? named, hfConfig: hfConfig)
         let found = checkpoint.found
-        let plan = try ExportPlan(reader: try checkpoint.parameterReader(), hfConfig: found.config, table: checkpoint.table,
+        let reader = try loraReader(try checkpoint.parameterReader(), weights: checkpoint.source, adapters: named)
+        let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: checkpoint.table,
                                   request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused))
         return (plan, found)
     }
@@ -45,6 +60,12 @@ struct ExportCommand: ParsableCommand {
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
+
+        LoRA (Megatron-Bridge PEFT checkpoints, '<module>.adapter.linear_in/linear_out.weight'): \
+        without a flag, adapter weights stop the export. alpha comes from run_config.yaml's peft section, \
+        else --lora-alpha.
+          ckpt-bridge export ./lora-run/iter_0001000 ./adapter --adapter-only     (PEFT: adapter_model.safetensors)
+          ckpt-bridge export ./lora-merged-ckpt ./hf-merged --merge-adapter --lora-alpha 32
         """
     )
 
@@ -55,6 +76,16 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
+            if arguments.adapterOnly {
+                let (export, config) = try arguments.adapterPlan()
+                let total = export.items.reduce(0) { $0 + $1.byteCount }
+                let (executor, reporter) = running.executor(total: total)
+                try export.write(to: arguments.outDir, config: config, overwrite: running.overwrite, executor: executor)
+                reporter?.finish()
+                print("exported LoRA adapter (r \(export.rank), lora_alpha \(config["lora_alpha"].map { JSONWriter.write($0) } ?? "?")): \(export.modules.count) modules, " +
+                      "\(export.items.count) tensors, \(ByteCount.format(total)) in \(String(format: "%.2f", Date().timeIntervalSince(start))) s → \(arguments.outDir)")
+                return
+            }
             let (plan, found) = try arguments.plan()
             let (executor, reporter) = running.executor(total: plan.totalBytes)
             try ExportPipeline.run(plan, hfConfig: found.config, configDirectory: found.companionDirectory, to: arguments.outDir,
