@@ -70,3 +70,4 @@ def test_fsdp_dtensor_is_refused_by_name(out, training):
     p = cli("inspect", d, check=False)
     assert p.returncode == 2, p.stdout + p.stderr
     assert "fsdp_dtensor checkpoints are not supported yet" in p.stderr and ".metadata" in p.stderr
+
