@@ -7,7 +7,7 @@ extension TensorCatalog {
     static func openTorchFormat(_ path: String, format: CheckpointFormat) throws -> TensorCatalog {
         switch format {
         case .torchDist:
-            let ckpt = try TorchDistCheckpoint(path: path)
+            let ckpt = try TorchDistCheckpoint(path: path, asMegatron: true)
             let store = TorchDistStore(ckpt)
             var entries = [Entry]()
             for k in ckpt.tensorKeys {

@@ -60,7 +60,10 @@ public final class TorchDistCheckpoint {
 
     /// Opens an iteration folder (holding `.metadata`) or a checkpoint root (resolved through
     /// `latest_checkpointed_iteration.txt`, or its only `release`/`iter_*` folder).
-    public init(path: String, verifyCRC: Bool = false) throws {
+    /// - Parameter asMegatron: the folder is read as a Megatron checkpoint (conversion, forward), so a bare
+    ///   DCP save without megatron-core's files is refused as Megatron FSDP's `fsdp_dtensor`; plain DCP
+    ///   folders (ours, or torch's own saves) are read as they are otherwise.
+    public init(path: String, verifyCRC: Bool = false, asMegatron: Bool = false) throws {
         let (dir, it) = try MegatronCheckpointRoot.resolve(path, kind: "torch_dist", isCheckpoint: Self.isCheckpointFolder)
         directory = dir
         iteration = it
@@ -75,7 +78,7 @@ public final class TorchDistCheckpoint {
         } else {
             metadataJSON = nil
         }
-        try Self.refuseFSDPDTensor(directory: dir, metadata: metadata)
+        if asMegatron { try Self.refuseFSDPDTensor(directory: dir, metadata: metadata) }
         // common.pt is small: read it whole (CRCs included) so a damaged one fails every command up front.
         let commonPath = FileSystem.join(dir, Self.commonFileName)
         if FileSystem.isFile(commonPath) {
