@@ -20,7 +20,18 @@ enum Envelope {
     static func success(_ result: JSONValue) -> JSONValue { .object([("ok", .bool(true)), ("result", result)]) }
 
     /// The error object: module, code, message, file, key, offset, hint, and the cause chain.
+    /// A cancellation is reported as itself ({"module": "TensorCore", "code": "cancelled"}) however deep the
+    /// layer that wrapped it (a writer adds its file).
     static func failure(_ error: Error) -> JSONValue {
+        var cause: Error? = error
+        while let e = cause {
+            if let t = e as? TensorCoreError, t.code == .cancelled { return failure(reported: t) }
+            cause = (e as? DiagnosticError)?.underlying
+        }
+        return failure(reported: error)
+    }
+
+    private static func failure(reported error: Error) -> JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
         var fields: [(String, JSONValue)]
         if let d = error as? DiagnosticError {
