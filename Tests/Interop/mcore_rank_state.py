@@ -72,12 +72,13 @@ def main():
         for new, old in inverse.items():
             k = re.sub(r"(layers\.\d+\.)" + re.escape(new), lambda m: m.group(1) + old, k)
         state[k] = v
+    before = logits(fresh, vocab)  # another initialisation: the comparison below cannot pass by itself
     missing, unexpected = fresh.load_state_dict(state, strict=False)
     loaded = logits(fresh, vocab)
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump({"rank": [me.tp, me.pp, me.ep], "theirs": sorted(theirs), "ours": sorted(ours), "differing": differing,
                    "missing": [k for k in missing if not k.endswith("_extra_state")], "unexpected": list(unexpected),
-                   "logits_equal": bool(torch.equal(reference, loaded)),
+                   "logits_equal": bool(torch.equal(reference, loaded)), "differed_before_load": not torch.equal(reference, before),
                    "max_abs": float((reference - loaded).abs().max()), "logits_shape": list(reference.shape)}, f)
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()

@@ -185,7 +185,7 @@ def test_rank_state_dict_is_what_megatron_core_loads(out, model, tp, ep, vision)
         assert res["theirs"] and res["ours"] == res["theirs"], sorted(set(res["ours"]) ^ set(res["theirs"]))
         assert res["differing"] == []
         assert res["missing"] == [] and res["unexpected"] == []
-        assert res["logits_equal"], res["max_abs"]
+        assert res["differed_before_load"] and res["logits_equal"], res["max_abs"]
     assert len(ranks) == tp * ep
 
 
