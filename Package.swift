@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
