@@ -202,3 +202,31 @@ def test_rank_state_dict_streams_read_only_numpy_views():
         assert np.array_equal(a, copies[k]) and a.shape == tuple(next(t["shape"] for t in listing["tensors"] if t["name"] == k))
     with pytest.raises(cb.BridgeError):
         next(cb.rank_state_dict(hf, layout={"tp": 2}, rank=(2, 0, 0)))
+
+
+def test_verify_and_forward_agree_with_the_cli(out):
+    hf = fixture(f"{DENSE}/hf")
+    cli("import", hf, out / "meg", "--tp", "2")
+    report = cb.verify(hf, out / "meg")
+    theirs = json.loads(cli("verify", hf, out / "meg", "--json").stdout)
+    assert report.passed and theirs["pass"]
+    assert [(i["input"], i["tokens"], i["max_abs"], i["argmax_agreement"]) for i in report.inputs] == \
+           [(i["input"], i["tokens"], i["max_abs"], i["argmax_agreement"]) for i in theirs["inputs"]]
+    r = cb.forward(out / "meg", out / "logits.safetensors")
+    cli("forward", out / "meg", "--out", out / "cli_logits.safetensors")
+    assert r["logits_shape"] and open(out / "logits.safetensors", "rb").read() == open(out / "cli_logits.safetensors", "rb").read()
+
+
+def test_progress_bar_only_on_a_terminal(out):
+    import pty
+    script = ("import sys, ckpt_bridge as cb; "
+              f"cb.import_hf({fixture(DENSE + '/hf')!r}, sys.argv[1], tp=2)")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    master, slave = pty.openpty()
+    p = subprocess.run([sys.executable, "-c", script, str(out / "tty")], stderr=slave, stdout=subprocess.PIPE, env=env, timeout=120)
+    os.close(slave)
+    drawn = os.read(master, 65536).decode("utf-8", "replace")
+    os.close(master)
+    assert p.returncode == 0 and "█" in drawn and "MB" in drawn, drawn
+    p = subprocess.run([sys.executable, "-c", script, str(out / "pipe")], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == "" and p.stdout == ""
