@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps wheel-deps build release wheel test unit interop hostile venv demo bench clean
+.PHONY: all deps wheel-deps build release wheel test unit interop hostile faults venv demo bench clean
 
 all: build
 
@@ -41,7 +41,7 @@ wheel: release wheel-deps
 	python3 scripts/build-wheel.py --build .build/release --dist dist
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
-test: unit interop hostile
+test: unit interop hostile faults
 
 unit: deps
 	$(SWIFT) build --build-tests
@@ -58,6 +58,10 @@ interop: deps venv release wheel-deps
 # The hostile-input catalogue (Tests/Hostile/README.md): every case run against the release CLI under rlimits.
 hostile: deps venv release
 	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Hostile
+
+# Fault tests (Tests/Faults): the release CLI killed with SIGKILL at each write and commit step, and a file-size limit.
+faults: deps venv release
+	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Faults
 
 demo: release
 	scripts/demo.sh $(CLI_RELEASE) $(DEMO_OUT)

@@ -96,7 +96,8 @@ enum Operations {
         return .object([("out_dir", .string(out)), ("family", .string(plan.context.table.family)),
                         ("expert_layout", .string(plan.context.expertLayout.description)), ("config", .string(found.origin)),
                         ("tensors", .int(plan.hfTensors.count)), ("bytes", .int(plan.totalBytes)),
-                        ("seconds", .double(Date().timeIntervalSince(start)))])
+                        ("seconds", .double(Date().timeIntervalSince(start))),
+                        ("training_state", .array(plan.trainingState.map { .string($0) }))])
     }
 
     static func diff(_ r: inout Request) throws -> JSONValue {

@@ -68,7 +68,8 @@ char *ckpt_bridge_plan_export(const char *request_json);
 char *ckpt_bridge_import(const char *request_json, ckpt_bridge_progress_fn progress, void *user);
 
 /* The plan_export fields plus "out_dir" (required), "overwrite", "jobs", "memory": Megatron -> HF.
- * Result: {"out_dir", "family", "expert_layout", "config", "tensors", "bytes", "seconds"}. */
+ * Result: {"out_dir", "family", "expert_layout", "config", "tensors", "bytes", "seconds", "training_state"
+ * (optimizer/scheduler tensors left in the checkpoint, not model weights)}. */
 char *ckpt_bridge_export(const char *request_json, ckpt_bridge_progress_fn progress, void *user);
 
 /* {"a", "b", "jobs"}: tensor by tensor (`diff --json`): {"equal", "compared", "missing_in_b", "extra_in_b", "differing"}. */
