@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps build release test unit interop hostile faults venv demo bench clean
+.PHONY: all deps wheel-deps build release wheel test unit interop hostile faults venv demo bench clean
 
 all: build
 
@@ -27,8 +27,18 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# One release build gives the CLI and the C ABI library (libCheckpointBridgeC.so, for the Python package).
 release: deps
-	$(SWIFT) build -c release --product ckpt-bridge
+	$(SWIFT) build -c release
+
+# patchelf gives the bundled libraries of the wheel their RUNPATH $ORIGIN. Installed only when missing.
+wheel-deps:
+	@command -v patchelf >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq patchelf; }
+
+# The Python package ckpt_bridge as a wheel in dist/, carrying the library, the CLI and the runtime they need.
+wheel: release wheel-deps
+	python3 scripts/build-wheel.py --build .build/release --dist dist
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
 test: unit interop hostile faults
@@ -42,8 +52,8 @@ venv: $(VENV)/.complete
 $(VENV)/.complete: Tests/Interop/requirements.lock.txt scripts/setup-venv.sh
 	scripts/setup-venv.sh $(VENV)
 
-interop: deps venv release
-	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q Tests/Interop
+interop: deps venv release wheel-deps
+	CKPT_BRIDGE=$(CLI_RELEASE) CKPT_BRIDGE_LIBRARY=.build/release/libCheckpointBridgeC.so $(PY) -m pytest -q Tests/Interop
 
 # The hostile-input catalogue (Tests/Hostile/README.md): every case run against the release CLI under rlimits.
 hostile: deps venv release
@@ -60,4 +70,4 @@ bench: release venv
 	scripts/bench.sh $(CLI_RELEASE)
 
 clean:
-	rm -rf .build out Fixtures/.cache
+	rm -rf .build out dist Fixtures/.cache

@@ -73,11 +73,8 @@ public enum ImportPipeline {
             for ep in 0..<l.ep {
                 for tp in 0..<l.tp {
                     var model = [(String, PickleValue)]()
-                    for (i, p) in plan.parameters.enumerated() {
-                        let shards = try LocalShards.shards(of: p, rank: (tp, pp, ep), context: c)
-                        if shards.isEmpty { continue }
-                        let local = try localTensor(sources[i], shards: shards)
-                        model.append((try LocalShards.localName(p, context: c), .tensorPayload(try TorchTensorPayload(source: local))))
+                    for t in try plan.rankLocalTensors(rank: (tp, pp, ep), sources: sources) {
+                        model.append((t.name, .tensorPayload(try TorchTensorPayload(source: t.source))))
                     }
                     for x in plan.extraStates where x.stage == pp && (x.expert.map { c.epRank(ofExpert: $0) == ep } ?? true) {
                         let local = try LocalShards.localIndices(x.indices, over: x.rule.over, context: c)
