@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps build release test unit interop hostile venv demo bench clean
+.PHONY: all deps build release test unit interop hostile fuzz fuzz-smoke venv demo bench clean
 
 all: build
 
@@ -31,7 +31,7 @@ release: deps
 	$(SWIFT) build -c release --product ckpt-bridge
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
-test: unit interop hostile
+test: unit interop hostile fuzz-smoke
 
 unit: deps
 	$(SWIFT) build --build-tests
@@ -48,6 +48,19 @@ interop: deps venv release
 # The hostile-input catalogue (Tests/Hostile/README.md): every case run against the release CLI under rlimits.
 hostile: deps venv release
 	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Hostile
+
+# libFuzzer harnesses (Docs/fuzzing.md), built with -sanitize=fuzzer,address in .build/fuzz (never in .build/debug).
+# `make fuzz` runs each harness for FUZZ_SECONDS (default 600) one after another; `make fuzz-smoke` runs each for
+# FUZZ_SMOKE_SECONDS (default 3), about 45 s for all of them. FUZZ_HARNESSES limits the list (scripts/fuzz.sh list).
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_HARNESSES ?=
+
+fuzz: deps venv
+	PY=$(abspath $(PY)) scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-smoke: deps venv
+	PY=$(abspath $(PY)) scripts/fuzz.sh run $(FUZZ_SMOKE_SECONDS) $(FUZZ_HARNESSES)
 
 demo: release
 	scripts/demo.sh $(CLI_RELEASE) $(DEMO_OUT)
