@@ -4,8 +4,7 @@ extension FuzzTargets {
     /// The bytes are any JSON document. A document that parses must survive write → parse unchanged,
     /// compact and pretty.
     public static let json = FuzzTarget(
-        name: "json", summary: "JSONParser.parse, then JSONWriter round trip (compact and pretty)",
-        seedPaths: ["Fixtures", "seeds:json"], seedSuffixes: [".json"]
+        name: "json", summary: "JSONParser.parse, then JSONWriter round trip (compact and pretty)"
     ) { bytes in
         let v = try JSONParser.parse(bytes)
         for pretty in [false, true] {

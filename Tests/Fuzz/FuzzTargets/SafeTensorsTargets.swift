@@ -5,8 +5,7 @@ extension FuzzTargets {
     /// The bytes are a whole `.safetensors` file. A header that parses must re-encode to the same
     /// entries: the encoder lays tensors out back to back, which the parser requires of every file.
     public static let safeTensorsHeader = FuzzTarget(
-        name: "safetensors-header", summary: "SafeTensorsHeader.parse (a whole .safetensors file), then encode round trip",
-        seedPaths: ["seeds:safetensors"], seedSuffixes: [".safetensors"]
+        name: "safetensors-header", summary: "SafeTensorsHeader.parse (a whole .safetensors file), then encode round trip"
     ) { bytes in
         let h = try SafeTensorsHeader.parse(bytes, path: "fuzz.safetensors")
         let target = "safetensors-header"
@@ -23,8 +22,7 @@ extension FuzzTargets {
 
     /// The bytes are `model.safetensors.index.json`.
     public static let safeTensorsIndex = FuzzTarget(
-        name: "safetensors-index", summary: "SafeTensorsCheckpoint.readIndex (model.safetensors.index.json)",
-        seedPaths: ["seeds:index"], seedSuffixes: [".json"]
+        name: "safetensors-index", summary: "SafeTensorsCheckpoint.readIndex (model.safetensors.index.json)"
     ) { bytes in
         let path = ScratchFolder.shared.write(bytes, as: "model.safetensors.index.json")
         let index = try SafeTensorsCheckpoint.readIndex(path)

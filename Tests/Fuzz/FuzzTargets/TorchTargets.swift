@@ -4,16 +4,14 @@ import TorchFormats
 extension FuzzTargets {
     /// The bytes are one pickle (`data.pkl`, `.metadata`, a DCP bytes item).
     public static let pickle = FuzzTarget(
-        name: "pickle", summary: "PickleReader.read (the restricted pickle VM, protocols 0–5)",
-        seedPaths: ["seeds:pickle"], seedSuffixes: [".pkl", ".metadata"]
+        name: "pickle", summary: "PickleReader.read (the restricted pickle VM, protocols 0–5)"
     ) { bytes in
         _ = try PickleReader().read(bytes, file: "fuzz.pkl")
     }
 
     /// The bytes are a zip archive as torch.save writes one; every entry's CRC is verified and read.
     public static let zip = FuzzTarget(
-        name: "zip", summary: "TorchZipReader (end records, zip64, central directory, local headers, CRC-32)",
-        seedPaths: ["seeds:zip"], seedSuffixes: [".pt", ".zip"]
+        name: "zip", summary: "TorchZipReader (end records, zip64, central directory, local headers, CRC-32)"
     ) { bytes in
         let path = ScratchFolder.shared.write(bytes, as: "archive.zip")
         let file = try MappedFile(path: path)
@@ -26,8 +24,7 @@ extension FuzzTargets {
 
     /// The bytes are a `.pt` file: the zip, `data.pkl`, every tensor's storage and view, the state dict.
     public static let torchSave = FuzzTarget(
-        name: "torch-save", summary: "TorchSaveFile (zip + pickle + storages), stateDict, every tensor's bytes",
-        seedPaths: ["seeds:zip"], seedSuffixes: [".pt"]
+        name: "torch-save", summary: "TorchSaveFile (zip + pickle + storages), stateDict, every tensor's bytes"
     ) { bytes in
         let path = ScratchFolder.shared.write(bytes, as: "file.pt")
         let file = try MappedFile(path: path)
@@ -48,8 +45,7 @@ extension FuzzTargets {
 
     /// The bytes are a DCP `.metadata` file (pickle VM + the Metadata dataclass decoding and cross-checks).
     public static let dcpMetadata = FuzzTarget(
-        name: "dcp-metadata", summary: "DCPMetadata(path:) (torch.distributed.checkpoint .metadata)",
-        seedPaths: ["Fixtures", "seeds:oracle"], seedSuffixes: [".metadata"]
+        name: "dcp-metadata", summary: "DCPMetadata(path:) (torch.distributed.checkpoint .metadata)"
     ) { bytes in
         let path = ScratchFolder.shared.write(bytes, as: ".metadata")
         let m = try DCPMetadata(path: path)
