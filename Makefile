@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps build release test unit interop hostile fuzz fuzz-smoke venv demo bench clean
+.PHONY: all deps build release test unit interop hostile faults fuzz fuzz-smoke venv demo bench clean
 
 all: build
 
@@ -31,7 +31,7 @@ release: deps
 	$(SWIFT) build -c release --product ckpt-bridge
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
-test: unit interop hostile fuzz-smoke
+test: unit interop hostile faults fuzz-smoke
 
 unit: deps
 	$(SWIFT) build --build-tests
@@ -48,6 +48,10 @@ interop: deps venv release
 # The hostile-input catalogue (Tests/Hostile/README.md): every case run against the release CLI under rlimits.
 hostile: deps venv release
 	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Hostile
+
+# Fault tests (Tests/Faults): the release CLI killed with SIGKILL at each write and commit step, and a file-size limit.
+faults: deps venv release
+	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Faults
 
 # libFuzzer harnesses (Docs/fuzzing.md), built with -sanitize=fuzzer,address in .build/fuzz (never in .build/debug).
 # `make fuzz` runs each harness for FUZZ_SECONDS (default 600) one after another; `make fuzz-smoke` runs each for

@@ -26,8 +26,9 @@ let package = Package(
 
         // CRC-32 with carry-less multiplication (zip checksums run over every byte written).
         .target(name: "CCRC32"),
+        .target(name: "CSystem"),
         // Dtypes, shapes, boxes, mmap and positional I/O, strided copies, XXH3, JSON, atomic output folders.
-        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32"]),
+        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32", "CSystem"]),
         // The safetensors format: validated headers, sharded folders, streaming writer.
         .target(name: "SafeTensors", dependencies: ["TensorCore"]),
         // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.

@@ -67,16 +67,8 @@ public enum ImportPipeline {
     private static func writeLegacy(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {
         let l = plan.request.layout
         let c = plan.context
-        guard l.etp == l.tp || l.etp == 1 else {
-            throw BridgeError(.layout, "the legacy format needs ETP equal to TP or 1 (got TP \(l.tp), ETP \(l.etp))",
-                              hint: "use --format torch_dist, or --etp \(l.tp)")
-        }
-        var args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration)["args"]
-        if case var .object(o)? = args, case var .dict(items)? = o.state {
-            items = items.map { $0.0 == .string("ckpt_format") ? ($0.0, .string("torch")) : $0 }
-            o.state = .dict(items)
-            args = .object(o)
-        }
+        let args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration,
+                                            format: .legacy)["args"]
         for pp in 0..<l.pp {
             for ep in 0..<l.ep {
                 for tp in 0..<l.tp {
