@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps wheel-deps build release wheel test unit interop hostile faults venv demo bench clean
+.PHONY: all deps wheel-deps build release wheel test unit interop hostile faults fuzz fuzz-smoke venv demo bench clean
 
 all: build
 
@@ -41,7 +41,7 @@ wheel: release wheel-deps
 	python3 scripts/build-wheel.py --build .build/release --dist dist
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
-test: unit interop hostile faults
+test: unit interop hostile faults fuzz-smoke
 
 unit: deps
 	$(SWIFT) build --build-tests
@@ -62,6 +62,19 @@ hostile: deps venv release
 # Fault tests (Tests/Faults): the release CLI killed with SIGKILL at each write and commit step, and a file-size limit.
 faults: deps venv release
 	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Faults
+
+# libFuzzer harnesses (Docs/fuzzing.md), built with -sanitize=fuzzer,address in .build/fuzz (never in .build/debug).
+# `make fuzz` runs each harness for FUZZ_SECONDS (default 600) one after another; `make fuzz-smoke` runs each for
+# FUZZ_SMOKE_SECONDS (default 3), about 45 s for all of them. FUZZ_HARNESSES limits the list (scripts/fuzz.sh list).
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_HARNESSES ?=
+
+fuzz: deps venv
+	PY=$(abspath $(PY)) scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-smoke: deps venv
+	PY=$(abspath $(PY)) scripts/fuzz.sh run $(FUZZ_SMOKE_SECONDS) $(FUZZ_HARNESSES)
 
 demo: release
 	scripts/demo.sh $(CLI_RELEASE) $(DEMO_OUT)

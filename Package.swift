@@ -56,11 +56,15 @@ let package = Package(
 
         // Test support: fixture archive unpacking (zstd) and helpers shared by every test target.
         .target(name: "TestSupport", dependencies: ["TensorCore", "CZstd"], path: "Tests/TestSupport"),
+        // The fuzz harness bodies (Tests/Fuzz/README.md): driven by libFuzzer through scripts/fuzz.sh, and
+        // replayed over the committed crash inputs by FuzzRegressionTests.
+        .target(name: "FuzzTargets", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "Bridge"], path: "Tests/Fuzz/FuzzTargets"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
