@@ -28,8 +28,10 @@ let package = Package(
         // CRC-32 with carry-less multiplication (zip checksums run over every byte written).
         .target(name: "CCRC32"),
         .target(name: "CSystem"),
+        // SHA-256 with the x86 SHA extensions (integrity.json manifests hash every byte of a checkpoint).
+        .target(name: "CSHA256"),
         // Dtypes, shapes, boxes, mmap and positional I/O, strided copies, XXH3, JSON, atomic output folders.
-        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32", "CSystem"]),
+        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32", "CSystem", "CSHA256"]),
         // The safetensors format: validated headers, sharded folders, streaming writer.
         .target(name: "SafeTensors", dependencies: ["TensorCore"]),
         // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.

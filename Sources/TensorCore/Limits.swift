@@ -55,6 +55,9 @@ public enum Limits {
     public static let safeTensorsHeaderBytes = 100_000_000
     /// Nesting depth of a JSON document.
     public static let jsonDepth = 128
+    /// Files listed in an `integrity.json` manifest, and the manifest's size in bytes.
+    public static let integrityFiles = 1 << 20
+    public static let integrityManifestBytes = 256 << 20
     /// Pickle (`.metadata`, `common.pt`, legacy rank files): nesting depth of containers and MARKs,
     /// memo entries, decoded values (every repetition of a memo-shared value counted), stack entries,
     /// and input bytes. The reader names the limit and the byte offset when one is reached.

@@ -32,6 +32,9 @@ public enum TorchFormatsErrorCode: String, ErrorCode {
     case dcpUnsupported
     /// The chunks of a tensor do not tile it exactly (a hole or an overlap).
     case dcpTiling
+    /// `integrity.json` does not vouch for the files: a digest differs, a listed file is missing, a data file
+    /// is not listed, or the manifest itself is malformed.
+    case integrity
     /// A checkpoint folder whose layout cannot be resolved (tracker, iteration folders, rank folders).
     case checkpointLayout
     /// A key, record or file that was asked for is not there.

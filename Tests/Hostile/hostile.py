@@ -55,8 +55,13 @@ def build_fixture(kind, cache):
         shutil.copytree(os.path.join(FIXTURES, "qwen3_vl_moe_tiny", "hf"), path)
     elif kind == "hf_dense":
         shutil.copytree(os.path.join(FIXTURES, "qwen3_vl_dense_tiny", "hf"), path)
-    elif kind == "mg_moe":
+    elif kind == "mg_moe_integrity":
         run_cli(["import", build_fixture("hf_moe", cache), path, "--quiet"])
+    elif kind == "mg_moe":
+        # As Megatron-Bridge saves by default: no integrity.json, so a damaged byte reaches the parser and the
+        # zip CRC checks these cases are about (the manifest's own cases use mg_moe_integrity).
+        shutil.copytree(build_fixture("mg_moe_integrity", cache), path)
+        os.remove(os.path.join(path, "release", "integrity.json"))
     elif kind == "mg_moe_legacy":
         run_cli(["import", build_fixture("hf_moe", cache), path, "--format", "legacy", "--quiet"])
     elif kind == "mg_moe_yaml":

@@ -10,6 +10,7 @@ import TorchFormats
 ///         metadata.json  common.pt  .metadata  __R_0.distcp …       (torch_dist)
 ///         mp_rank_XX[_YYY[_ZZZ]]/model_optim_rng.pt …               (legacy)
 ///         run_config.yaml                                          (Megatron-Bridge)
+///         integrity.json                                           (torch_dist: SHA-256 of every file above)
 ///         hf_config/config.json …                                  (the original HF config, for export)
 public enum ImportPipeline {
     public static func run(_ plan: ImportPlan, to path: String, overwrite: Bool, executor: WriteExecutor) throws {
@@ -25,6 +26,11 @@ public enum ImportPipeline {
         }
         try writeWholeFile(FileSystem.join(dir, "run_config.yaml"),
                            Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8))
+        if plan.request.format == .torchDist {
+            // megatron-core's manifest, written last in the folder as its save() does; megatron-core writes
+            // none for legacy checkpoints (verify_integrity is torch_dist only), so neither do we.
+            try IntegrityManifest.write(directory: dir, jobs: executor.jobs)
+        }
         try embedHFConfig(from: plan.source.path, into: FileSystem.join(dir, HFConfigRecovery.embeddedFolder))
         try MegatronCheckpointRoot.writeTracker(root: out.tempPath, iteration: iteration)
         try out.commit()

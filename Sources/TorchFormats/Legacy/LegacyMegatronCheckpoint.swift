@@ -35,6 +35,8 @@ public final class LegacyMegatronCheckpoint {
         let (dir, it) = try MegatronCheckpointRoot.resolve(path, kind: "legacy Megatron", isCheckpoint: Self.isCheckpointFolder)
         directory = dir
         iteration = it
+        // megatron-core writes no manifest for legacy checkpoints; one that is there is still checked.
+        if verifyCRC { try IntegrityManifest.verifyIfPresent(directory: dir) }
         var found = [(String, [Int])]()
         for name in try FileSystem.list(dir) {
             guard let c = LegacyRank.components(of: name), FileSystem.isDirectory(FileSystem.join(dir, name)) else { continue }

@@ -43,7 +43,7 @@ public final class TorchDistCheckpoint {
     public let tensorKeys: [String]
     /// Byte item keys (ShardedObjects), sorted.
     public let byteKeys: [String]
-    /// Verify zip CRCs of every item opened.
+    /// Verify zip CRCs of every item opened, and `integrity.json` (when present) on opening.
     public let verifyCRC: Bool
 
     private let tensorEntries: [String: DCPMetadata.TensorEntry]
@@ -68,6 +68,8 @@ public final class TorchDistCheckpoint {
         directory = dir
         iteration = it
         self.verifyCRC = verifyCRC
+        // The manifest first: a damaged file is then reported as what it is, not as the parse error it causes.
+        if verifyCRC { try IntegrityManifest.verifyIfPresent(directory: dir) }
         metadata = try DCPMetadata(path: FileSystem.join(dir, Self.metadataFileName))
         let jsonPath = FileSystem.join(dir, Self.configFileName)
         if FileSystem.isFile(jsonPath) {
