@@ -23,6 +23,8 @@ public enum BridgeErrorCode: String, ErrorCode {
     case request
     /// Two checkpoints differ (diff, verify).
     case mismatch
+    /// `check` found a problem in a checkpoint.
+    case check
 }
 
 /// The error type of the Bridge module.

@@ -22,6 +22,7 @@ struct CkptBridge: ParsableCommand {
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge diff ./Qwen3-VL-30B-A3B-Instruct ./hf-out         exit 0 equal, 1 different, 2 error
           ckpt-bridge inspect ./megatron
+          ckpt-bridge check ./megatron                                  every checksum, chunk and key, without converting
 
         Every command fails closed: bad input stops with a message naming the file, key and byte \
         offset, exit status 2, and nothing existing is touched.
@@ -35,7 +36,7 @@ struct CkptBridge: ParsableCommand {
         Shell completion: ckpt-bridge --generate-completion-script bash|zsh|fish
         """,
         version: version,
-        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, InspectCommand.self, DiffCommand.self, SynthCommand.self, CleanCommand.self]
+        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, InspectCommand.self, DiffCommand.self, CheckCommand.self, SynthCommand.self, CleanCommand.self]
     )
 
     /// A file-size limit (`ulimit -f`) must give an EFBIG error with a hint and a clean output folder, not

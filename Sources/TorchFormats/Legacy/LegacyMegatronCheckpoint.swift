@@ -30,13 +30,15 @@ public final class LegacyMegatronCheckpoint {
     /// Folder names `mp_rank_XX_YYY` are ambiguous (PP or EP); `pipelineParallel`/`expertParallel` settle
     /// it, else the saved `args` of the first rank do (`pipeline_model_parallel_size`,
     /// `expert_model_parallel_size`), else it is an error.
-    public init(path: String, pipelineParallel: Bool? = nil, expertParallel: Bool? = nil, verifyCRC: Bool = false) throws {
+    /// `verifyIntegrity`: check `integrity.json` (when present) on opening; default: as `verifyCRC`.
+    public init(path: String, pipelineParallel: Bool? = nil, expertParallel: Bool? = nil, verifyCRC: Bool = false,
+                verifyIntegrity: Bool? = nil) throws {
         self.verifyCRC = verifyCRC
         let (dir, it) = try MegatronCheckpointRoot.resolve(path, kind: "legacy Megatron", isCheckpoint: Self.isCheckpointFolder)
         directory = dir
         iteration = it
         // megatron-core writes no manifest for legacy checkpoints; one that is there is still checked.
-        if verifyCRC { try IntegrityManifest.verifyIfPresent(directory: dir) }
+        if verifyIntegrity ?? verifyCRC { try IntegrityManifest.verifyIfPresent(directory: dir) }
         var found = [(String, [Int])]()
         for name in try FileSystem.list(dir) {
             guard let c = LegacyRank.components(of: name), FileSystem.isDirectory(FileSystem.join(dir, name)) else { continue }

@@ -63,13 +63,14 @@ public final class TorchDistCheckpoint {
     /// - Parameter asMegatron: the folder is read as a Megatron checkpoint (conversion, forward), so a bare
     ///   DCP save without megatron-core's files is refused as Megatron FSDP's `fsdp_dtensor`; plain DCP
     ///   folders (ours, or torch's own saves) are read as they are otherwise.
-    public init(path: String, verifyCRC: Bool = false, asMegatron: Bool = false) throws {
+    /// - Parameter verifyIntegrity: check `integrity.json` (when present) on opening; default: as `verifyCRC`.
+    public init(path: String, verifyCRC: Bool = false, asMegatron: Bool = false, verifyIntegrity: Bool? = nil) throws {
         let (dir, it) = try MegatronCheckpointRoot.resolve(path, kind: "torch_dist", isCheckpoint: Self.isCheckpointFolder)
         directory = dir
         iteration = it
         self.verifyCRC = verifyCRC
         // The manifest first: a damaged file is then reported as what it is, not as the parse error it causes.
-        if verifyCRC { try IntegrityManifest.verifyIfPresent(directory: dir) }
+        if verifyIntegrity ?? verifyCRC { try IntegrityManifest.verifyIfPresent(directory: dir) }
         metadata = try DCPMetadata(path: FileSystem.join(dir, Self.metadataFileName))
         let jsonPath = FileSystem.join(dir, Self.configFileName)
         if FileSystem.isFile(jsonPath) {
