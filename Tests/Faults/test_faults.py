@@ -136,3 +136,37 @@ def test_read_only_output_folder_names_eacces(tmp_path):
         assert r.returncode == 2 and "EACCES" in r.stderr
     finally:
         parent.chmod(0o755)
+
+
+def _mount_tmpfs(path, size):
+    """Mounts a tmpfs of `size` at `path`; a reason to skip when this machine does not allow it."""
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root (run as root, or in a container with CAP_SYS_ADMIN)"
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"mount -t tmpfs is not permitted here ({p.stderr.strip() or p.returncode}): no real full disk to test with"
+    return None
+
+
+@pytest.mark.parametrize("name", ["import-torch-dist", "export-hf"])
+def test_full_disk_is_an_enospc_error_with_its_own_hint(refs, tmp_path, name):
+    """A real full disk (a 1 MB tmpfs, the output needs 3 MB): ENOSPC named, the full-disk hint, and nothing
+    left on the small disk (the partial folder is removed, so the space is given back)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    why = _mount_tmpfs(disk, "1m")
+    if why:
+        pytest.skip(why)
+    try:
+        cmd, _ = COMMANDS[name]
+        src, _ = refs[name]
+        out = str(disk / "out")
+        r = run(cmd(src, out))
+        assert r.returncode == 2, r.stderr
+        error = [l for l in r.stderr.splitlines() if l.startswith("error: ")]
+        hint = [l for l in r.stderr.splitlines() if l.startswith("hint: ")]
+        assert len(error) == 1 and "ENOSPC" in error[0], r.stderr
+        assert hint == ["hint: the disk is full: free space or write the output to another disk"], r.stderr
+        assert os.listdir(disk) == [], "a failed run left files on the full disk"
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

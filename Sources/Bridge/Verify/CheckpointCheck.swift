@@ -98,7 +98,24 @@ public enum CheckpointCheck {
             throw BridgeError(.unknownFormat, "check validates whole checkpoints; this is a single torch.save file", file: path,
                               hint: "pass the checkpoint folder (ckpt-bridge inspect reads single files)")
         }
+        report.checks = withoutRepeats(report.checks)
         return report
+    }
+
+    /// A later check that stops at a problem an earlier one reported (the export plan opens the chunk whose
+    /// CRC failed) lists it once; a check left with nothing of its own is marked as not run to the end.
+    static func withoutRepeats(_ checks: [CheckpointCheckReport.Check]) -> [CheckpointCheckReport.Check] {
+        var seen = Set<String>()
+        return checks.map { c in
+            var c = c
+            let had = c.problems.count
+            c.problems = c.problems.filter { seen.insert($0.oneLine).inserted }
+            if had > 0 && c.problems.isEmpty {
+                c.skipped = true
+                c.detail = "not run to the end: stopped at a problem listed above"
+            }
+            return c
+        }
     }
 
     /// Collects problems for one check.
@@ -131,11 +148,14 @@ public enum CheckpointCheck {
     static func integrity(_ dir: String, jobs: Int) -> CheckpointCheckReport.Check {
         var c = Collector()
         var detail = "absent (megatron-core writes it only when saving with verify_integrity)"
+        var found = [Error]()
         c.attempt {
-            if let m = try IntegrityManifest.verifyIfPresent(directory: dir, jobs: jobs) {
+            if let m = try IntegrityManifest.load(directory: dir) {
                 detail = "\(plural(m.files.count, "file")) listed, every SHA-256 matches"
+                found = try IntegrityManifest.problems(m, directory: dir, jobs: jobs)
             }
         }
+        for p in found { c.add(p) }
         if !c.problems.isEmpty { detail = "integrity.json does not vouch for the folder" }
         return c.check("integrity.json", detail)
     }

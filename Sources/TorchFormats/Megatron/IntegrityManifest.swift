@@ -131,6 +131,13 @@ public struct IntegrityManifest: Equatable, Sendable {
     /// Every listed file must exist and hash to its digest, and every data file must be listed.
     @discardableResult
     public static func verifyIfPresent(directory: String, jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> IntegrityManifest? {
+        guard let manifest = try load(directory: directory) else { return nil }
+        try verify(manifest, directory: directory, jobs: jobs)
+        return manifest
+    }
+
+    /// The parsed `integrity.json` of `directory`, nil when it has none.
+    public static func load(directory: String) throws -> IntegrityManifest? {
         let path = FileSystem.join(directory, fileName)
         guard FileSystem.exists(path) else { return nil }
         guard FileSystem.isFile(path) else {
@@ -143,30 +150,38 @@ public struct IntegrityManifest: Equatable, Sendable {
         do { manifest = try parse(try readWholeFile(path), path: path) } catch let e as TorchFormatsError { throw e } catch {
             throw TorchFormatsError.wrap(error, code: .integrity, file: path)
         }
-        try verify(manifest, directory: directory, jobs: jobs)
         return manifest
     }
 
-    /// Checks the files of `directory` against `manifest` (see `verifyIfPresent`).
+    /// Checks the files of `directory` against `manifest` (see `verifyIfPresent`); throws the first problem.
     public static func verify(_ manifest: IntegrityManifest, directory: String, jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        if let first = try problems(manifest, directory: directory, jobs: jobs).first { throw first }
+    }
+
+    /// Every way `directory` disagrees with `manifest`: data files not listed, listed files missing, digests
+    /// that differ (`check` reports them all; readers stop at the first).
+    public static func problems(_ manifest: IntegrityManifest, directory: String,
+                                jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [TorchFormatsError] {
+        var found = [TorchFormatsError]()
         let listed = Set(manifest.files.map(\.name))
         for name in try FileSystem.list(directory).sorted() where isDataFile(name) && !listed.contains(name) {
-            throw TorchFormatsError(.integrity, "\(name) is not listed in integrity.json", file: FileSystem.join(directory, name),
-                                    hint: "the manifest does not vouch for this data file: it was added or renamed after the save; "
-                                        + "restore the checkpoint, or delete integrity.json to read it unverified")
+            found.append(TorchFormatsError(.integrity, "\(name) is not listed in integrity.json", file: FileSystem.join(directory, name),
+                                           hint: "the manifest does not vouch for this data file: it was added or renamed after the save; "
+                                               + "restore the checkpoint, or delete integrity.json to read it unverified"))
         }
+        var present = [(name: String, digest: String)]()
         for f in manifest.files {
             let p = FileSystem.join(directory, f.name)
-            guard FileSystem.isFile(p) else {
-                throw TorchFormatsError(.integrity, "\(f.name) is listed in integrity.json but missing", file: p,
-                                        hint: "the checkpoint is incomplete: copy the missing file again from the original")
-            }
+            if FileSystem.isFile(p) { present.append(f); continue }
+            found.append(TorchFormatsError(.integrity, "\(f.name) is listed in integrity.json but missing", file: p,
+                                           hint: "the checkpoint is incomplete: copy the missing file again from the original"))
         }
-        let actual = try hashAll(manifest.files.map { FileSystem.join(directory, $0.name) }, jobs: jobs)
-        for (f, a) in zip(manifest.files, actual) where f.digest != a {
-            throw TorchFormatsError(.integrity, "SHA-256 of \(f.name) is \(a), integrity.json says \(f.digest)",
-                                    file: FileSystem.join(directory, f.name),
-                                    hint: "the file changed after it was saved (a damaged disk or an incomplete copy): copy it again from the original")
+        let actual = try hashAll(present.map { FileSystem.join(directory, $0.name) }, jobs: jobs)
+        for (f, a) in zip(present, actual) where f.digest != a {
+            found.append(TorchFormatsError(.integrity, "SHA-256 of \(f.name) is \(a), integrity.json says \(f.digest)",
+                                           file: FileSystem.join(directory, f.name),
+                                           hint: "the file changed after it was saved (a damaged disk or an incomplete copy): copy it again from the original"))
         }
+        return found
     }
 }
