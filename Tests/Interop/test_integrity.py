@@ -53,6 +53,12 @@ def test_import_writes_megatron_core_manifest(out, model, flags):
         verify(d)
 
 
+def test_no_integrity_manifest_flag(out):
+    meg = out / "megatron"
+    cli("import", fixture("qwen3_vl_moe_tiny/hf"), meg, "--no-integrity-manifest")
+    assert not os.path.exists(os.path.join(iteration_dir(str(meg)), "integrity.json"))
+
+
 def test_legacy_import_writes_no_manifest(out):
     # megatron-core: "verify_integrity is only supported with torch_dist checkpoint format".
     meg = out / "megatron"

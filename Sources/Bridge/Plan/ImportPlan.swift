@@ -17,15 +17,19 @@ public struct ImportRequest {
     public var allowUnused: KeyFilter
     /// The iteration to save as (0 is written as `release`, which Megatron-LM and Megatron-Bridge both load).
     public var iteration: Int
+    /// Write megatron-core's `integrity.json` (torch_dist only): the SHA-256 of every file, one sequential
+    /// pass over each file after it is written.
+    public var integrityManifest: Bool
 
     public init(layout: ParallelLayout = ParallelLayout(), format: MegatronFormat = .torchDist, dtype: DType? = nil,
-                visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0) {
+                visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0, integrityManifest: Bool = true) {
         self.layout = layout
         self.format = format
         self.dtype = dtype
         self.visionLayout = visionLayout
         self.allowUnused = KeyFilter(allowUnused)
         self.iteration = iteration
+        self.integrityManifest = integrityManifest
     }
 }
 

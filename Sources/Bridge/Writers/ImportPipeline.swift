@@ -26,7 +26,7 @@ public enum ImportPipeline {
         }
         try writeWholeFile(FileSystem.join(dir, "run_config.yaml"),
                            Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8))
-        if plan.request.format == .torchDist {
+        if plan.request.format == .torchDist && plan.request.integrityManifest {
             // megatron-core's manifest, written last in the folder as its save() does; megatron-core writes
             // none for legacy checkpoints (verify_integrity is torch_dist only), so neither do we.
             try IntegrityManifest.write(directory: dir, jobs: executor.jobs)

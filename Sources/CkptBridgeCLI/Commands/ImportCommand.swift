@@ -21,11 +21,15 @@ struct ImportArguments: ParsableArguments {
     var allowUnused: [String] = []
     @Option(help: "Save as this iteration (0 is saved as 'release', which Megatron-LM and Megatron-Bridge load for fine-tuning).")
     var iteration = 0
+    @Flag(inversion: .prefixedNo,
+          help: "Write megatron-core's integrity.json (SHA-256 of every file; torch_dist only). Hashing reads each file once more, from the page cache, one thread per file.")
+    var integrityManifest = true
 
     func plan() throws -> ImportPlan {
         let hf = try HFCheckpoint(path: hfDir)
         return try ImportPlan(source: hf, request: ImportRequest(layout: layout.layout, format: format, dtype: dtype.dtype,
-                                                                 visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration))
+                                                                 visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration,
+                                                                 integrityManifest: integrityManifest))
     }
 }
 
@@ -36,7 +40,9 @@ struct ImportCommand: ParsableCommand {
         discussion: """
         Writes what Megatron-Bridge would have written: the same keys, global shapes, chunks and bytes, \
         plus metadata.json, common.pt (args for Megatron-LM), run_config.yaml (for Megatron-Bridge), the \
-        _extra_state objects Megatron-Core expects, and a copy of the HF config for the way back.
+        _extra_state objects Megatron-Core expects, and a copy of the HF config for the way back. torch_dist \
+        folders also get megatron-core's integrity.json (the SHA-256 of every file, as \
+        save(..., verify_integrity=True) writes it), which every reader, and ckpt-bridge check, verifies.
 
         Strict: every HF tensor must be used, every Megatron tensor filled, every shape match the config. \
         Divisibility (query groups by TP, experts by EP, vocabulary by TP) is checked before anything is \
@@ -47,6 +53,8 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge import ./Qwen3-VL-8B-Instruct ./megatron --pp 4 --pp-first-layers 8 --pp-last-layers 10
           ckpt-bridge import ./hf ./legacy --format legacy --tp 2
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
+          ckpt-bridge import ./hf ./megatron --no-integrity-manifest   (skip the SHA-256 pass, like megatron-core's default)
+          ckpt-bridge check ./megatron                        (re-check it later, or after a copy)
         """
     )
 

@@ -105,7 +105,17 @@ public final class TorchZipReader {
     /// Checks an entry's CRC-32 against its bytes.
     public func checkCRC(_ e: Entry) throws {
         var c = CRC32()
-        c.update(try bytes(of: e))
+        // In 64 MB steps, each step's mapped pages released after it: checking a whole checkpoint (check,
+        // or an export opening every chunk) must not keep every byte of it resident.
+        let all = try bytes(of: e)
+        var done = 0
+        while done < all.count {
+            let n = min(64 << 20, all.count - done)
+            let piece = UnsafeRawBufferPointer(rebasing: all[done..<(done + n)])
+            c.update(piece)
+            MappedFile.releasePages(piece.baseAddress!, count: n)
+            done += n
+        }
         guard c.value == e.crc32 else {
             throw TorchFormatsError(.zipChecksum, "record '\(e.name)' has CRC-32 \(hex(c.value)) but the archive says \(hex(e.crc32))",
                                     file: file.path, key: key, byteOffset: fileOffset(of: e), hint: "the file is corrupt")
