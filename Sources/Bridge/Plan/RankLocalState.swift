@@ -35,9 +35,9 @@ extension ImportPlan {
         }
         var out = [PlannedRankTensor]()
         for (i, p) in parameters.enumerated() {
-            let shards = try LocalShards.shards(of: p, rank: rank, context: context)
+            let shards = try LocalShards.shards(of: p, rank: rank, placement: placement)
             if shards.isEmpty { continue }
-            out.append(PlannedRankTensor(name: try LocalShards.localName(p, context: context), parameter: i, shards: shards,
+            out.append(PlannedRankTensor(name: try LocalShards.localName(p, placement: placement), parameter: i, shards: shards,
                                          shape: LocalShards.localShape(shards), dtype: parameterDTypes[i]))
         }
         return out
@@ -45,8 +45,8 @@ extension ImportPlan {
 
     /// The `_extra_state` names rank (·, pp, ep) holds (TE modules save one per linear; their value is None).
     public func rankExtraStates(pp: Int, ep: Int) throws -> [String] {
-        try extraStates.filter { x in x.stage == pp && (x.expert.map { context.epRank(ofExpert: $0) == ep } ?? true) }
-            .map { x in try x.rule.megatron.render(LocalShards.localIndices(x.indices, over: x.rule.over, context: context).map(String.init)) }
+        try extraStates.filter { x in placement.stage(of: x) == pp && (x.expert.map { placement.epRank(ofExpert: $0) == ep } ?? true) }
+            .map { x in try x.rule.megatron.render(placement.localIndices(x.indices, over: x.rule.over).map(String.init)) }
     }
 
     /// The tensors rank (tp, pp, ep) holds with their bytes: exactly what the legacy writer puts in that
