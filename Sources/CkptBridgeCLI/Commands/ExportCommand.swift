@@ -29,6 +29,7 @@ struct ExportArguments: ParsableArguments {
     var loraAlpha: Double?
     @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
     var base: String?
+    @OptionGroup var iteration: IterationOption
 
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
@@ -36,7 +37,7 @@ struct ExportArguments: ParsableArguments {
             throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
         }
         // With --base, the weights (and the config) come from the base checkpoint and the adapters from MEGATRON_DIR.
-        let named = try MegatronSource.open(megatronDir)
+        let named = try MegatronSource.open(try iteration.resolve(megatronDir))
         let checkpoint = try MegatronCheckpoint(source: try base.map(MegatronSource.open) ?? named, hfConfig: hfConfig)
         let found = checkpoint.found
         let reader = try loraReader(try checkpoint.parameterReader(), weights: checkpoint.source, adapters: named)
@@ -59,6 +60,7 @@ struct ExportCommand: ParsableCommand {
         Examples:
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
+          ckpt-bridge export ./training-run ./hf-iter500 --iteration 500 --hf-config ./Qwen3-VL-8B-Instruct
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
 
         LoRA (Megatron-Bridge PEFT checkpoints, '<module>.adapter.linear_in/linear_out.weight'): \

@@ -27,7 +27,7 @@ extension ExportArguments {
 
     /// `--adapter-only`: the PEFT adapter and its adapter_config.json.
     func adapterPlan() throws -> (LoRAAdapterExport, JSONValue) {
-        let source = try MegatronSource.open(megatronDir)
+        let source = try MegatronSource.open(try iteration.resolve(megatronDir))
         guard let set = try adapters(source) else {
             throw BridgeError(.missingKeys, "--adapter-only: the checkpoint holds no LoRA adapter weights", file: source.iterationDirectory,
                               hint: "expected Megatron-Bridge LoRA keys '<module>.adapter.linear_in.weight' / 'linear_out.weight'")

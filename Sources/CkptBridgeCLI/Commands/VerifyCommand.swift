@@ -20,6 +20,7 @@ struct VerifyCommand: ParsableCommand {
 
         Example:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
+          ckpt-bridge verify ./hf ./training-run --iteration 3      (one save of a training run)
         """
     )
 
@@ -32,13 +33,14 @@ struct VerifyCommand: ParsableCommand {
     var maxAbs: Double = 5e-5
     @Flag(help: "Print JSON.")
     var json = false
+    @OptionGroup var iteration: IterationOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         var ok = true
         try runReportingErrors(verbose: global.verbose) {
             let hf = try ForwardModel.open(hfDir, hfConfig: nil)
-            let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
+            let meg = try ForwardModel.open(try iteration.resolveIfMegatron(megatronDir), hfConfig: nil)
             let options = pass.options
             let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
             let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
