@@ -10,6 +10,7 @@ extension ExportArguments {
         if adapterOnly && mergeAdapter { throw ValidationError("--adapter-only and --merge-adapter exclude each other") }
         if loraAlpha != nil && !adapterOnly && !mergeAdapter { throw ValidationError("--lora-alpha needs --adapter-only or --merge-adapter") }
         if base != nil && !mergeAdapter { throw ValidationError("--base needs --merge-adapter") }
+        if adapterOnly && weights == .mainParams { throw ValidationError("--adapter-only writes adapter weights; --weights main-params does not apply") }
     }
 
     /// The LoRA adapters of a torch_dist checkpoint (empty for legacy ones, which Megatron-Bridge PEFT does not write).
