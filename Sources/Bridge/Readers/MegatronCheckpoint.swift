@@ -31,6 +31,10 @@ public struct MegatronCheckpoint {
         self.source = source
         self.found = found
         table = try MappingTableLoader.table(for: found.config, directory: mappings)
+        // A config the user supplied is checked against the model the checkpoint's own args describe.
+        if found.origin.hasPrefix("--hf-config"), let args = try MegatronArgsCheck.args(of: source) {
+            try MegatronArgsCheck.check(args, against: found.config, table: table, file: source.iterationDirectory)
+        }
     }
 
     public var hfConfig: HFConfig { found.config }
