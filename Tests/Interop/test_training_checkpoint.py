@@ -95,6 +95,41 @@ def test_main_params_are_the_optimizers_fp32_master_weights(out, training):
     assert not (out / "nomain").exists()
 
 
+def resaved(src, dst, edit):
+    """iteration folder `src` re-saved by torch's DCP into `dst` with its tensors passed through `edit`
+    (megatron-core's common.pt and metadata.json copied as they are)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import FileSystemWriter
+    tensors, _ = dcp_global_tensors(src)
+    os.makedirs(dst)
+    dcp.save(edit(tensors), storage_writer=FileSystemWriter(str(dst)), no_dist=True)
+    for name in ("common.pt", "metadata.json"):
+        shutil.copy(os.path.join(src, name), dst)
+    return dst
+
+
+def test_main_params_refuse_what_they_cannot_read(out, training):
+    _, train, _ = training
+    it6 = iteration_dir(str(train))
+    hf = fixture(f"{MODEL}/hf")
+
+    def refused(d, *words):
+        p = cli("export", d, out / "x", "--hf-config", hf, "--weights", "main-params", check=False)
+        assert p.returncode == 2 and all(w in p.stderr for w in words), p.stderr
+        assert not (out / "x").exists()
+
+    master = next(k for k in dcp_global_tensors(it6)[0] if k.startswith("optimizer.state.param."))
+    # A trained parameter whose master copy is missing: its Adam moments are there, so it was not frozen.
+    refused(resaved(it6, out / "nomaster", lambda t: {k: v for k, v in t.items() if k != master}),
+            "has optimizer state", "no master copy", master[len("optimizer.state.param."):])
+    # A master copy of another shape.
+    refused(resaved(it6, out / "shape", lambda t: {**t, master: t[master].reshape(-1)}), "master copy has shape")
+    # DistributedOptimizer dp_reshardable: flat buckets, no per-parameter masters.
+    bucket = "optimizer.distributed.dp_group_idx_0.gbuf_idx_0.dtype_torch.float32.bucket_idx_0.param"
+    refused(resaved(it6, out / "dp", lambda t: {**{k: v for k, v in t.items() if not k.startswith("optimizer.")},
+                                                bucket: torch.zeros(64)}), "dp_reshardable")
+
+
 def test_missing_iteration_lists_those_present(out, training):
     _, train, _ = training
     p = cli("export", train, out / "hf9", "--iteration", "9", "--hf-config", fixture(f"{MODEL}/hf"), check=False)
