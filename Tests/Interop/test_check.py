@@ -2,7 +2,8 @@
 problem.
 
 Oracles: the torch_dist checkpoints Megatron-Bridge 0.3.1 (megatron-core 0.16.1) and 0.6.2 (megatron-core
-0.19.2) saved, and the safetensors folders transformers 5.24 and 4.57 saved (Fixtures/README.md): each is a
+0.19.2) saved, megatron-core 0.19.2's own Megatron-LM-style save (`megatron_core_019/`, checked against the HF
+config it was made from), and the safetensors folders transformers 5.24 and 4.57 saved (Fixtures/README.md): each is a
 checkpoint those libraries load, so every check must pass on it. The damage is made here with the standard
 library (the byte to flip is found through the zip local headers).
 """
@@ -39,6 +40,15 @@ def test_upstream_checkpoints_pass(rel):
         assert names == ["structure", "integrity.json", "chunks and zip CRC-32", "config"]
     else:
         assert report["format"] == "safetensors" and names == ["headers and index", "config"]
+
+
+def test_megatron_core_019_save_passes_with_its_hf_config():
+    p, report = check_json(fixture("megatron_core_019/dense_tiny_train"), "--hf-config", fixture("qwen3_vl_dense_tiny/hf_bf16"))
+    assert p.returncode == 0 and report["ok"], p.stdout + p.stderr
+    assert "common_state/shard_0_1" in report["checks"][0]["detail"]
+    # Without a config it cannot check the tensors against the mapping table, and says so (fail closed).
+    p, report = check_json(fixture("megatron_core_019/dense_tiny_train"))
+    assert p.returncode == 2 and [c["name"] for c in report["checks"] if not c["ok"]] == ["config"]
 
 
 @pytest.mark.parametrize("flags", [["--tp", "2", "--ep", "2", "--vision-layout", "hf"], ["--format", "legacy", "--ep", "2"]])

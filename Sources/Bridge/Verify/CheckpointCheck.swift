@@ -174,8 +174,9 @@ public enum CheckpointCheck {
         let files = storageFiles(ckpt, into: &structure)
         checks.append(structure.check("structure", "\(ckpt.directory): \(plural(ckpt.tensorKeys.count, "tensor")), "
             + "\(plural(ckpt.byteKeys.count, "byte item")), \(plural(files, "data file")); "
-            + "metadata.json \(ckpt.metadataJSON == nil ? "absent" : "ok"), common.pt "
-            + "\(FileSystem.isFile(FileSystem.join(ckpt.directory, TorchDistCheckpoint.commonFileName)) ? "ok" : "absent")"))
+            + "metadata.json \(ckpt.metadataJSON == nil ? "absent" : "ok"), common state "
+            + (FileSystem.isFile(FileSystem.join(ckpt.directory, TorchDistCheckpoint.commonFileName)) ? "common.pt ok"
+               : ckpt.byteKeys.contains(TorchDistCheckpoint.commonStateKey) ? "in the DCP item \(TorchDistCheckpoint.commonStateKey)" : "absent")))
         checks.append(integrity(ckpt.directory, jobs: jobs))
         var chunks = Collector()
         var chunkCount = 0

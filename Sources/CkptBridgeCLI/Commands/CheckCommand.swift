@@ -27,6 +27,7 @@ struct CheckCommand: ParsableCommand {
           ckpt-bridge check ./megatron                          a torch_dist or legacy root, or one iteration folder
           ckpt-bridge check ./Qwen3-VL-8B-Instruct
           ckpt-bridge check ./megatron/iter_0001000 --hf-config ./Qwen3-VL-8B-Instruct
+          ckpt-bridge check ./training-run --iteration 2000      (not the one the tracker names)
           ckpt-bridge check ./megatron --json | jq '.checks[] | select(.ok | not)'
           ckpt-bridge check ./megatron && rsync -a ./megatron remote:ckpts/    copy only what checks out
         """
@@ -38,6 +39,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "For a Megatron checkpoint: the HF folder whose config.json to check against (default: the embedded hf_config/, else run_config.yaml).",
             completion: .directory)
     var hfConfig: String?
+    @OptionGroup var iteration: IterationOption
     @Flag(help: "Print the report as JSON (on stdout, also when a problem is found).")
     var json = false
     @OptionGroup var jobs: JobsOption
@@ -45,7 +47,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
-            let report = try CheckpointCheck.run(path, hfConfig: hfConfig, jobs: jobs.count)
+            let report = try CheckpointCheck.run(try iteration.resolveIfMegatron(path), hfConfig: hfConfig, jobs: jobs.count)
             if json {
                 print(JSONWriter.write(report.json))
             } else {
