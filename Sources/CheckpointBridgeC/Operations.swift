@@ -41,7 +41,7 @@ enum Operations {
         let request = ImportRequest(layout: layout, format: try r.choice("format", MegatronFormat.self) ?? .torchDist, dtype: try r.dtype(),
                                     visionLayout: try r.choice("vision_layout", VisionLayout.self),
                                     allowUnused: try r.strings("allow_unused"), iteration: try r.int("iteration", min: 0) ?? 0)
-        return try ImportPlan(source: try HFCheckpoint(path: hfDir), request: request)
+        return try ImportPlan(source: try HFCheckpoint(path: hfDir, dequantizeTo: request.dtype ?? .bf16), request: request)
     }
 
     static func planImport(_ r: inout Request) throws -> JSONValue {

@@ -23,7 +23,7 @@ struct ImportArguments: ParsableArguments {
     var iteration = 0
 
     func plan() throws -> ImportPlan {
-        let hf = try HFCheckpoint(path: hfDir)
+        let hf = try HFCheckpoint(path: hfDir, dequantizeTo: dtype.dtype ?? .bf16)
         return try ImportPlan(source: hf, request: ImportRequest(layout: layout.layout, format: format, dtype: dtype.dtype,
                                                                  visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration))
     }
@@ -47,6 +47,11 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge import ./Qwen3-VL-8B-Instruct ./megatron --pp 4 --pp-first-layers 8 --pp-last-layers 10
           ckpt-bridge import ./hf ./legacy --format legacy --tp 2
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
+          ckpt-bridge import ./Qwen3-VL-8B-Instruct-FP8 ./megatron   (FP8: dequantized to bf16; --dtype fp32 keeps the exact products)
+
+        Fine-grained FP8 folders (quantization_config quant_method "fp8"; F8_E4M3 weights with per-block \
+        weight_scale_inv) are dequantized as torch does: float(q) · scale_inv[i // bh, j // bw] in fp32, one \
+        cast to the output dtype (bf16 by default) rounding to nearest even. The scales are consumed.
         """
     )
 
