@@ -25,20 +25,7 @@ public final class FP8DequantizedTensor: TensorSource {
     /// Checks the pair: `quantized` in F8_E4M3, `scales` in F32 or BF16 shaped
     /// `[…leading, ceil(rows/bh), ceil(cols/bw)]`. `name` and `file` go into the errors.
     public init(quantized: TensorSource, scales: TensorSource, block: (Int, Int), dtype: DType, name: String, file: String?) throws {
-        let s = quantized.shape
-        guard quantized.dtype == .f8e4m3, s.count >= 2 else {
-            throw BridgeError(.shape, "an FP8 weight must be an F8_E4M3 matrix (or stack of matrices), not \(quantized.dtype) \(Shape.describe(s))",
-                              file: file, key: name)
-        }
-        guard scales.dtype == .f32 || scales.dtype == .bf16 else {
-            throw BridgeError(.shape, "FP8 scale is \(scales.dtype); expected F32 or BF16", file: file, key: FP8QuantizationConfig.scaleName(of: name))
-        }
-        let want = s.dropLast(2) + [FP8Block.blocks(s[s.count - 2], block.0), FP8Block.blocks(s[s.count - 1], block.1)]
-        guard scales.shape == Array(want) else {
-            throw BridgeError(.shape, "FP8 scale has shape \(Shape.describe(scales.shape)); weight \(Shape.describe(s)) in \(block.0)×\(block.1) blocks needs \(Shape.describe(Array(want)))",
-                              file: file, key: FP8QuantizationConfig.scaleName(of: name),
-                              hint: "check weight_block_size in config.json's quantization_config")
-        }
+        try Self.check(quantized: (quantized.dtype, quantized.shape), scales: (scales.dtype, scales.shape), block: block, name: name, file: file)
         guard dtype.isConvertibleFloat else {
             throw BridgeError(.request, "FP8 weights dequantize to a float type, not \(dtype)", key: name)
         }
@@ -46,6 +33,24 @@ public final class FP8DequantizedTensor: TensorSource {
         self.scales = scales
         self.block = block
         self.dtype = dtype
+    }
+
+    /// Checks an FP8 pair by dtype and shape alone (what a folder's headers say, before any data is read).
+    public static func check(quantized: (DType, [Int]), scales: (DType, [Int]), block: (Int, Int), name: String, file: String?) throws {
+        let s = quantized.1
+        guard quantized.0 == .f8e4m3, s.count >= 2 else {
+            throw BridgeError(.shape, "an FP8 weight must be an F8_E4M3 matrix (or stack of matrices), not \(quantized.0) \(Shape.describe(s))",
+                              file: file, key: name)
+        }
+        guard scales.0 == .f32 || scales.0 == .bf16 else {
+            throw BridgeError(.shape, "FP8 scale is \(scales.0); expected F32 or BF16", file: file, key: FP8QuantizationConfig.scaleName(of: name))
+        }
+        let want = Array(s.dropLast(2)) + [FP8Block.blocks(s[s.count - 2], block.0), FP8Block.blocks(s[s.count - 1], block.1)]
+        guard scales.1 == want else {
+            throw BridgeError(.shape, "FP8 scale has shape \(Shape.describe(scales.1)); weight \(Shape.describe(s)) in \(block.0)×\(block.1) blocks needs \(Shape.describe(want))",
+                              file: file, key: FP8QuantizationConfig.scaleName(of: name),
+                              hint: "check weight_block_size in config.json's quantization_config")
+        }
     }
 
     public func pieces(covering box: Box) throws -> [TensorPiece] {

@@ -47,6 +47,9 @@ public final class HFTensors: TensorStore {
                 throw BridgeError(.missingKeys, "FP8 weight '\(n)' has no scale '\(s)'", file: file, key: n,
                                   hint: "every F8_E4M3 weight needs its per-block weight_scale_inv")
             }
+            let se = checkpoint.entry(s)!
+            try FP8DequantizedTensor.check(quantized: (e.dtype, e.shape), scales: (se.dtype, se.shape), block: (q.blockRows, q.blockCols),
+                                           name: n, file: file)
             guard q.converts(module: FP8QuantizationConfig.module(of: n)) else {
                 throw BridgeError(.config, "'\(n)' is F8_E4M3, but quantization_config.modules_to_not_convert leaves its module unquantized",
                                   file: config.path, key: n, hint: "config.json does not belong to these weights")

@@ -15,12 +15,11 @@ public enum ExportPipeline {
         let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite,
                                             inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
                                             replaceable: OutputKinds.huggingFaceCheckpoint)
-        let items = try plan.hfTensors.map { t in
-            SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: try plan.hfSource(t))
-        }
-        let shards = try SafeTensorsWriter.plan(items, maxShardSize: plan.request.maxShardSize)
+        let shards = try SafeTensorsWriter.plan(try items(plan), maxShardSize: plan.request.maxShardSize)
         try SafeTensorsWriter.write(shards, into: out.tempPath, executor: executor)
-        var config = hfConfig.json
+        // The weights written are dequantized unless --quantize asked for FP8: the config says which.
+        var config = HFConfigWriter.removingQuantization(hfConfig.json)
+        if let q = plan.request.quantize { config = HFConfigWriter.settingQuantization(config, to: q.json) }
         if let d = plan.request.dtype { config = HFConfigWriter.settingDType(config, to: d) }
         try writeWholeFile(out.path("config.json"), Array((JSONWriter.write(config) + "\n").utf8))
         if let dir = configDirectory {
@@ -29,5 +28,19 @@ public enum ExportPipeline {
             }
         }
         try out.commit()
+    }
+
+    /// The tensors to write: each HF tensor, or with `--quantize` its FP8 elements and `…_scale_inv` (F32).
+    static func items(_ plan: ExportPlan) throws -> [SafeTensorsWriter.Item] {
+        try plan.hfTensors.flatMap { t -> [SafeTensorsWriter.Item] in
+            let source = try plan.hfSource(t)
+            guard let q = plan.request.quantize, q.quantizes(t.name, shape: t.shape) else {
+                return [SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: source)]
+            }
+            let block = (q.blockRows, q.blockCols)
+            return [SafeTensorsWriter.Item(name: t.name, source: try FP8QuantizedTensor(base: source, part: .elements, block: block, name: t.name)),
+                    SafeTensorsWriter.Item(name: FP8QuantizationConfig.scaleName(of: t.name),
+                                           source: try FP8QuantizedTensor(base: source, part: .scales, block: block, name: t.name))]
+        }
     }
 }
