@@ -35,6 +35,22 @@ public enum FP8Block {
         return sign | UInt8((e + 7) << 3 | m)
     }
 
+    /// The values of all 256 bytes, for decoding in bulk.
+    public static let decodeTable: [Float] = (0...255).map { e4m3ToFloat(UInt8($0)) }
+
+    /// A block's quantization scale and its stored inverse, from the block's largest magnitude: torch
+    /// evaluates the Python scalar `448 / amax` as `amax.reciprocal() * 448` (two fp32 roundings, not one
+    /// division), and `1.0 / scale` as `scale.reciprocal()`. An all-zero block gets scale 1.
+    @inline(__always) public static func scales(amax: Float) -> (scale: Float, inverse: Float) {
+        let scale: Float = amax > 0 ? (1 / amax) * maxFinite : 1
+        return (scale, 1 / scale)
+    }
+
+    /// One element quantized with its block's scale: `clamp(w · scale, ±448)` cast to e4m3fn.
+    @inline(__always) public static func quantize(_ w: Float, scale: Float) -> UInt8 {
+        floatToE4M3(min(max(w * scale, -maxFinite), maxFinite))
+    }
+
     /// Number of blocks along an axis of `n` elements.
     public static func blocks(_ n: Int, _ b: Int) -> Int { (n + b - 1) / b }
 
@@ -62,12 +78,10 @@ public enum FP8Block {
                 let r = (bi * block.0)..<min(rows, (bi + 1) * block.0), c = (bj * block.1)..<min(cols, (bj + 1) * block.1)
                 var amax: Float = 0
                 for i in r { for j in c { amax = max(amax, abs(w[i * cols + j])) } }
-                // torch evaluates the Python scalar `448 / amax` as `amax.reciprocal() * 448` (two fp32
-                // roundings, not one division), and `1.0 / scale` as `scale.reciprocal()`.
-                let scale: Float = amax > 0 ? (1 / amax) * maxFinite : 1
-                inv[bi * bc + bj] = 1 / scale
+                let (scale, inverse) = scales(amax: amax)
+                inv[bi * bc + bj] = inverse
                 for i in r {
-                    for j in c { q[i * cols + j] = floatToE4M3(min(max(w[i * cols + j] * scale, -maxFinite), maxFinite)) }
+                    for j in c { q[i * cols + j] = quantize(w[i * cols + j], scale: scale) }
                 }
             }
         }

@@ -61,24 +61,49 @@ import TestSupport
         return Box(offsets: off, sizes: size)
     }
 
-    /// import → Megatron → export --quantize 48x48 writes torch's FP8 bytes and the fixture's quantization_config.
-    @Test(arguments: models)
-    func exportQuantizeEqualsTorch(_ model: String) throws {
-        let dir = Fixtures.scratch("fp8")
-        defer { FileSystem.remove(dir) }
+    /// import of the fp32 source → Megatron → export --quantize, into `dir/q`.
+    private func exportQuantized(_ model: String, _ dir: String, block: (Int, Int), experts: ExpertLayoutChoice) throws -> String {
         let hf = try HFCheckpoint(path: try Fixtures.path("\(model)/hf"), mappings: mappingsDirectory)
         let meg = FileSystem.join(dir, "m"), out = FileSystem.join(dir, "q")
-        try ImportPipeline.run(try ImportPlan(source: hf, request: ImportRequest()), to: meg, overwrite: false, executor: WriteExecutor())
+        if !FileSystem.isDirectory(meg) {
+            try ImportPipeline.run(try ImportPlan(source: hf, request: ImportRequest()), to: meg, overwrite: false, executor: WriteExecutor())
+        }
         let source = try MegatronSource.open(meg)
-        let q = FP8QuantizationConfig(blockRows: 48, blockCols: 48)
+        let q = FP8QuantizationConfig(blockRows: block.0, blockCols: block.1)
         let plan = try ExportPlan(reader: try source.reader(hfConfig: hf.config, table: hf.table), hfConfig: hf.config, table: hf.table,
-                                  request: ExportRequest(expertLayout: .v5, dtype: .bf16, quantize: q))
-        try ExportPipeline.run(plan, hfConfig: hf.config, configDirectory: nil, to: out, overwrite: false, executor: WriteExecutor())
-        let fixture = try TensorCatalog.open(try Fixtures.path("fp8/\(model)/hf"))
-        let report = try CheckpointDiff.compare(fixture, try TensorCatalog.open(out))
+                                  request: ExportRequest(expertLayout: experts, dtype: .bf16, quantize: q))
+        try ExportPipeline.run(plan, hfConfig: hf.config, configDirectory: nil, to: out, overwrite: true, executor: WriteExecutor())
+        return out
+    }
+
+    /// import → Megatron → export --quantize 48x48 writes torch's FP8 bytes and the fixture's quantization_config.
+    @Test func exportQuantizeEqualsTorch() throws {
+        let dir = Fixtures.scratch("fp8")
+        defer { FileSystem.remove(dir) }
+        let out = try exportQuantized("qwen3_vl_dense_tiny", dir, block: (48, 48), experts: .v5)
+        let fixture = try Fixtures.path("fp8/qwen3_vl_dense_tiny/hf")
+        let report = try CheckpointDiff.compare(try TensorCatalog.open(fixture), try TensorCatalog.open(out))
         #expect(report.isEqual, "\(report.missing.prefix(3)) \(report.extra.prefix(3)) \(report.differing.prefix(3))")
-        let want = try HFConfig(directory: try Fixtures.path("fp8/\(model)/hf")).json["quantization_config"]
-        #expect(try HFConfig(directory: out).json["quantization_config"] == want)
+        #expect(try HFConfig(directory: out).json["quantization_config"] == (try HFConfig(directory: fixture).json["quantization_config"]))
+    }
+
+    /// Fused experts whose block height splits gate from up would be read differently by transformers'
+    /// `FP8Experts` (stacked per-half grids): refused, with nothing written; per-expert tensors are fine,
+    /// and so is a block height dividing moe_intermediate_size (24).
+    @Test func fusedExpertBlocksMustNotStraddleGateAndUp() throws {
+        let dir = Fixtures.scratch("fp8")
+        defer { FileSystem.remove(dir) }
+        #expect { _ = try exportQuantized("qwen3_vl_moe_tiny", dir, block: (48, 48), experts: .v5) } throws: {
+            ($0 as? BridgeError)?.code == .request && ($0 as? BridgeError)?.key?.hasSuffix("gate_up_proj") == true
+        }
+        #expect(!FileSystem.isDirectory(FileSystem.join(dir, "q")))
+        #expect(throws: BridgeError.self) { _ = try exportQuantized("qwen3_vl_moe_tiny", dir, block: (24, 32), experts: .hub) }
+        for (block, experts) in [((48, 48), ExpertLayoutChoice.perExpert), ((24, 32), .v5)] {
+            let out = try exportQuantized("qwen3_vl_moe_tiny", dir, block: block, experts: experts)
+            let back = try HFCheckpoint(path: out, mappings: mappingsDirectory)
+            #expect(back.weights.quantization?.blockRows == block.0 && back.weights.scaleNames.count > 0)
+            _ = try ImportPlan(source: back, request: ImportRequest())  // strict accounting of the FP8 folder
+        }
     }
 
     // MARK: errors

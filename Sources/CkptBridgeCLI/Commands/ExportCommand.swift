@@ -38,10 +38,6 @@ struct ExportArguments: ParsableArguments {
     var experts: ExpertLayoutChoice { expertLayout ?? (quantize == nil ? .hub : .v5) }
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
-        if quantize != nil, expertLayout == .hub {
-            throw BridgeError(.request, "--quantize cannot write the hub expert layout [E,H,2I]: transformers quantizes experts as [E,2I,H] blocks",
-                              hint: "use --expert-layout v5 (the default with --quantize) or per-expert")
-        }
         if adapterOnly {
             throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
         }
