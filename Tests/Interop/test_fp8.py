@@ -80,3 +80,145 @@ def test_every_scale_has_its_weight_and_edges_are_partial(name):
             partial += shape[-2] % bh != 0 or shape[-1] % bw != 0
         fp8 = [k for k in keys if f.get_slice(k).get_dtype() == "F8_E4M3"]
         assert len(fp8) == len(scales) and partial > 0
+
+
+# ---- ckpt-bridge against the oracle -------------------------------------------------------------------------------
+
+import glob
+import importlib.util
+
+import transformers
+from safetensors.torch import save_file
+from transformers import FineGrainedFP8Config
+from transformers.integrations.finegrained_fp8 import replace_with_fp8_linear
+
+from conftest import ROOT, cli, fixture
+
+CLASSES = {"qwen3_vl_dense_tiny": "Qwen3VLForConditionalGeneration", "qwen3_vl_moe_tiny": "Qwen3VLMoeForConditionalGeneration"}
+
+
+def oracle_script():
+    """The fixture script (torch): its quantize2d is the quantization oracle."""
+    spec = importlib.util.spec_from_file_location("make_fp8_fixtures", os.path.join(ROOT, "scripts", "oracle", "make_fp8_fixtures.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_folder(d):
+    out = {}
+    for f in sorted(glob.glob(os.path.join(str(d), "*.safetensors"))):
+        out.update(load_file(f))
+    return out
+
+
+def same_bytes(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.view(torch.uint8), b.view(torch.uint8))
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("dt", sorted(DTYPES))
+def test_import_equals_torch_dequantization(out, name, dt):
+    """import of the FP8 folder holds torch's dequantized bytes (seen again through a bit-exact export)."""
+    meg, back = out / "megatron", out / "hf"
+    cli("import", os.path.join(folder(name), "hf"), meg, *(["--dtype", "fp32"] if dt == "fp32" else []))
+    cli("export", meg, back, "--expert-layout", "v5")
+    exp = load_file(os.path.join(folder(name), f"expected_{dt}.safetensors"))
+    got = load_folder(back)
+    assert not [k for k in got if k.endswith("scale_inv")]
+    assert "quantization_config" not in json.load(open(back / "config.json"))
+    bad = [k for k in exp if not same_bytes(got[k], exp[k])]
+    assert exp and not bad
+
+
+# Dense at the fixture's 48x48 and the Hub's 128x128 (every block partial); MoE at 24x32, whose block height
+# divides moe_intermediate_size as transformers' fused FP8Experts needs.
+EXPORTS = [("qwen3_vl_dense_tiny", (48, 48)), ("qwen3_vl_dense_tiny", (128, 128)), ("qwen3_vl_moe_tiny", (24, 32))]
+
+
+def export_quantized(out, name, block):
+    meg, q = out / "megatron", out / "fp8"
+    cli("import", fixture(f"{name}/hf"), meg)
+    # Sharded, so that the folder has the index torch's reader needs (as the Hub's releases do).
+    cli("export", meg, q, "--quantize", f"fp8-block:{block[0]}x{block[1]}", "--dtype", "bf16", "--max-shard-size", "500kB")
+    return meg, q
+
+
+@pytest.mark.parametrize("name,block", EXPORTS, ids=lambda x: "x".join(map(str, x)) if isinstance(x, tuple) else x)
+def test_export_quantize_equals_torch(out, name, block):
+    """export --quantize writes torch's quantization (the fixture script's quantize2d) of the source weights, the
+    tensors transformers' FP8 integration allocates for that config, and torch's dequantization of it is within
+    the e4m3 rounding bound of the source."""
+    _, q = export_quantized(out, name, block)
+    ours = load_folder(q)
+    cfg = json.load(open(q / "config.json"))
+    qc = cfg["quantization_config"]
+    assert qc == {"activation_scheme": "dynamic", "fmt": "e4m3", "modules_to_not_convert": ["lm_head", "embed_tokens", "model.visual", "mlp.gate"],
+                  "quant_method": "fp8", "weight_block_size": list(block)}
+    src = load_file(os.path.join(fixture(f"{name}/hf"), "model.safetensors"))
+    ora = oracle_script()
+    fp8 = [k for k, v in ours.items() if v.dtype == torch.float8_e4m3fn]
+    for k in fp8:
+        wq, inv = ora.per_matrix(ora.quantize2d, src[k], *block)
+        assert same_bytes(ours[k], wq), k
+        assert same_bytes(ours[k + "_scale_inv"], inv), k
+        # Within e4m3's rounding: relative 2^-4 for normals, absolute 2^-10 · scale_inv for subnormals.
+        deq = _dequantize_fp8_weight(ours[k], ours[k + "_scale_inv"], list(block), torch.float32)
+        bound = src[k].abs() * 2.0 ** -4 + inv.repeat_interleave(block[0], -2).repeat_interleave(block[1], -1)[..., :deq.shape[-2], :deq.shape[-1]] * 2.0 ** -10
+        assert ((deq - src[k]).abs() <= bound * (1 + 1e-6)).all(), k
+    for k, v in ours.items():
+        if v.dtype != torch.float8_e4m3fn and not k.endswith("scale_inv"):
+            assert torch.equal(v, src[k].to(torch.bfloat16)), k
+    # transformers' FP8 integration: which modules it converts and the parameters it allocates for this config.
+    config = transformers.AutoConfig.from_pretrained(str(q))
+    with torch.device("meta"):
+        model = getattr(transformers, CLASSES[name])._from_config(config)
+    fq = FineGrainedFP8Config(weight_block_size=qc["weight_block_size"], modules_to_not_convert=qc["modules_to_not_convert"])
+    model = replace_with_fp8_linear(model, modules_to_not_convert=qc["modules_to_not_convert"], quantization_config=fq, pre_quantized=True)
+    theirs = {k: (v.dtype, tuple(v.shape)) for k, v in model.state_dict().items() if not (config.get_text_config().tie_word_embeddings and k == "lm_head.weight")}
+    assert {k: v[1] for k, v in theirs.items()} == {k: tuple(v.shape) for k, v in ours.items()}
+    assert {k for k, v in theirs.items() if v[0] == torch.float8_e4m3fn} == set(fp8)
+    assert {k for k, v in theirs.items() if k.endswith("scale_inv")} == {k + "_scale_inv" for k in fp8}
+    if block[0] == block[1]:
+        # torch's own reader dequantizes every per-module weight of our folder (square blocks only).
+        keys = [k for k in fp8 if not is_fused_expert(k)]
+        sd = {k: torch.empty(ours[k].shape, dtype=torch.float32) for k in keys}
+        dcp.load(sd, storage_reader=QuantizedHuggingFaceStorageReader(str(q), target_dtype=torch.float32, block_size=block[0]), no_dist=True)
+        for k in keys:
+            assert torch.equal(sd[k], _dequantize_fp8_weight(ours[k], ours[k + "_scale_inv"], list(block), torch.float32)), k
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_verify_of_fp8_export_reports_its_distance(out, name):
+    """verify of the FP8 export against its Megatron source runs both forwards and reports how far FP8 moved the
+    logits; the default 5e-5 tolerance is not met (FP8 is lossy), a tolerance set from the report is."""
+    block = (48, 48) if name == "qwen3_vl_dense_tiny" else (24, 32)
+    meg, q = export_quantized(out, name, block)
+    p = cli("verify", q, meg, "--json", check=False)
+    assert p.returncode == 1, p.stderr
+    r = json.loads(p.stdout)
+    assert "FP8" in r["hf"] and r["max_abs_tolerance"] == 5e-5
+    for i in r["inputs"]:
+        assert 0 < i["max_abs"] < 0.5 and i["cosine"] > 0.99, i
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_of_fp8_folder_equals_transformers(out, name):
+    """ckpt-bridge forward of the FP8 folder equals transformers run on torch's dequantization of it (bf16 weights,
+    fp32 compute): the folder is read as transformers' dequantizing load would hold it."""
+    deq = out / "dequantized"
+    deq.mkdir()
+    stored = load_folder(os.path.join(folder(name), "hf"))
+    exp = load_file(os.path.join(folder(name), "expected_bf16.safetensors"))
+    save_file({k: exp.get(k, v) for k, v in stored.items() if not k.endswith("scale_inv")}, str(deq / "model.safetensors"), metadata={"format": "pt"})
+    cfg = json.load(open(os.path.join(folder(name), "hf", "config.json")))
+    del cfg["quantization_config"]
+    json.dump(cfg, open(deq / "config.json", "w"))
+    model = getattr(transformers, CLASSES[name]).from_pretrained(str(deq), dtype=torch.float32).eval()
+    ref = load_file(fixture(f"{name}/reference.safetensors"))
+    with torch.no_grad():
+        theirs = model(input_ids=ref["text.input_ids"], attention_mask=ref["text.attention_mask"], use_cache=False).logits
+    cli("forward", os.path.join(folder(name), "hf"), "--inputs", fixture(f"{name}/reference.safetensors"), "--prefix", "text.", "--out", out / "logits.safetensors")
+    ours = load_file(str(out / "logits.safetensors"))["logits"]
+    assert (ours - theirs).abs().max().item() <= 5e-5
+    assert torch.equal(ours.argmax(-1), theirs.argmax(-1))
