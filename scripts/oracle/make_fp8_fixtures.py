@@ -16,8 +16,11 @@ tiny shapes (dense 32, 64; MoE 24, 80, 128) exercise them.
 
 Fused MoE experts (`mlp.experts.gate_up_proj` [E, 2I, H], `mlp.experts.down_proj` [E, H, I], the layout
 transformers 5 holds in memory) are quantized per expert over the last two dims, scale shape
-[E, ceil(out/bh), ceil(in/bw)] — the `gate_up_proj_scale_inv` / `down_proj_scale_inv` parameters that
-transformers' `FP8Experts` allocates (`_alloc_expert_proj`).
+[E, ceil(out/bh), ceil(in/bw)] — the `gate_up_proj_scale_inv` / `down_proj_scale_inv` names of transformers'
+`FP8Experts` and the grid `_dequantize_fp8_weight` reads (FP8Experts allocates gate_up's grid as gate's and up's
+stacked, which is the same grid only when bh divides moe_intermediate_size; not so at 48 for the MoE).
+
+Note: torch evaluates `FP8_MAX / amax` (Python scalar over a tensor) as `amax.reciprocal() * FP8_MAX`.
 
 Modules left unquantized, as in the Hub's Qwen3-VL FP8 releases' `modules_to_not_convert`: embeddings,
 lm_head, norms, the MoE router (`mlp.gate`), biases and the whole vision tower (`model.visual`).
