@@ -58,7 +58,7 @@ struct QuantizeOption: ExpressibleByArgument {
     let config: FP8QuantizationConfig
 
     init?(argument: String) {
-        let parts = argument.split(separator: ":", maxSplits: 1).map(String.init)
+        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard parts.first == "fp8-block" else { return nil }
         guard parts.count == 2 else { config = FP8QuantizationConfig(); return }
         guard let b = try? FP8QuantizationConfig.block(parsing: parts[1]) else { return nil }
