@@ -67,26 +67,34 @@ public final class FP8DequantizedTensor: TensorSource {
         let sc = try scales.readFloats(sbox)
         let matrices = box.elementCount / (rows * cols)
         let out = ComputedBytes(byteCount: box.elementCount * dtype.byteSize!)
-        let table = FP8Block.decodeTable
         var row = [Float](repeating: 0, count: cols)
-        for m in 0..<matrices {
-            for i in 0..<rows {
-                let base = (m * rows + i) * cols
-                let srow = (m * srows + (r0 + i) / block.rows - sr0) * scols
-                for j in 0..<cols {
-                    row[j] = table[Int(q[base + j])] * sc[srow + (c0 + j) / block.cols - sc0]
+        FP8Block.decodeTable.withUnsafeBufferPointer { table in
+            q.withUnsafeBufferPointer { qp in
+                sc.withUnsafeBufferPointer { sp in
+                    row.withUnsafeMutableBufferPointer { rp in
+                        for m in 0..<matrices {
+                            for i in 0..<rows {
+                                let base = (m * rows + i) * cols
+                                let srow = (m * srows + (r0 + i) / block.rows - sr0) * scols
+                                // One scale per run of columns inside a block: no division per element.
+                                var j = 0
+                                while j < cols {
+                                    let bj = (c0 + j) / block.cols
+                                    let end = min(cols, (bj + 1) * block.cols - c0)
+                                    let s = sp[srow + bj - sc0]
+                                    while j < end {
+                                        rp[j] = table[Int(qp[base + j])] * s
+                                        j += 1
+                                    }
+                                }
+                                FloatCast.convertRun(UnsafeRawPointer(rp.baseAddress!), .f32, out.pointer + base * dtype.byteSize!, dtype, count: cols)
+                            }
+                        }
+                    }
                 }
-                store(row, at: base, into: out.pointer)
             }
         }
         return [TensorPiece(box: box, data: .memory(base: UnsafeRawPointer(out.pointer), strides: Shape.rowMajorStrides(box.sizes),
                                                    dtype: dtype, owner: out))]
-    }
-
-    /// Stores fp32 values as `dtype` (the one rounding of the dequantization).
-    private func store(_ v: [Float], at offset: Int, into p: UnsafeMutableRawPointer) {
-        v.withUnsafeBufferPointer { src in
-            FloatCast.convertRun(UnsafeRawPointer(src.baseAddress!), .f32, p + offset * dtype.byteSize!, dtype, count: v.count)
-        }
     }
 }
