@@ -124,6 +124,10 @@ struct ExportCommand: ParsableCommand {
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +
                   "\(plan.hfTensors.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir) (config from \(found.origin))")
+            if let q = plan.request.quantize {
+                let n = plan.hfTensors.filter { q.quantizes($0.name, shape: $0.shape) }.count
+                print("FP8 (\(q.blockRows)x\(q.blockCols) blocks): \(n) weights quantized to F8_E4M3 with F32 weight_scale_inv; the rest left as --dtype says")
+            }
             if !plan.trainingState.isEmpty {
                 print("training state left in the checkpoint (not model weights): \(plan.trainingState.count) tensor(s), e.g. \(plan.trainingState[0])")
             }
