@@ -6,15 +6,15 @@ extension ModelContext {
     /// layout enters: parameters are read whole.
     public static func reading(_ reader: MegatronParameterReader, table: MappingTable, hfConfig: HFConfig,
                                expertLayout: HFExpertLayout) throws -> ModelContext {
-        var candidates = [(VisionLayout, [MegatronParameter])]()
-        for l in table.visionLayouts {
-            let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: l, expertLayout: expertLayout)
-            candidates.append((l, try ParameterBuilder.parameters(c)))
+        func unpadded(_ vision: VisionLayout?) throws -> [MegatronParameter] {
+            try ParameterBuilder.parameters(ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expertLayout))
         }
+        let candidates = try table.visionLayouts.map { ($0, try unpadded($0)) }
         let vision = try reader.visionLayout(candidates: candidates)
-        let probe = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expertLayout)
+        // The vocabulary rows are read from the chosen layout's vocab-parallel parameters.
+        let chosen = try candidates.first { $0.0 == vision }?.1 ?? unpadded(vision)
         var rows: Int?
-        for p in try ParameterBuilder.parameters(probe) where p.rule.transform == .vocab {
+        for p in chosen where p.rule.transform == .vocab {
             if let r = try reader.vocabularyRows(of: p) { rows = max(rows ?? 0, r) }
         }
         return try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: expertLayout,
