@@ -63,10 +63,22 @@ public enum ImportPipeline {
                 files[c.rank] = f
             }
         }
-        let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
         let common = MegatronArgs.commonState(context: plan.context, layout: plan.request.layout,
                                               dtype: dominantDType(plan), iteration: plan.request.iteration)
-        _ = try TorchDistWriter.writeFolder(wp, into: dir, commonState: common, executor: executor)
+        switch plan.request.commonState {
+        case .file:
+            let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
+            _ = try TorchDistWriter.writeFolder(wp, into: dir, commonState: common, executor: executor)
+        case .dcp:
+            // megatron-core 0.19 saves the common state as ShardedObject 'common_state' (global shape (1,),
+            // replica_id = rank), so only rank 0's copy is written, in rank 0's file.
+            var f = file(0)
+            f.bytesItems.append(.init(key: TorchDistCheckpoint.commonStateKey, payload: try MegatronFiles.commonStateItemPayload(common)))
+            files[0] = f
+            let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
+            _ = try TorchDistWriter.writeFolder(wp, into: dir, commonState: nil, metadataJSON: MegatronFiles.commonStateInDCPMetadataJSON,
+                                                executor: executor)
+        }
     }
 
     private static func writeLegacy(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {

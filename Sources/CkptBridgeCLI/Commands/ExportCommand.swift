@@ -31,6 +31,9 @@ struct ExportArguments: ParsableArguments {
     var loraAlpha: Double?
     @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
     var base: String?
+    @OptionGroup var iteration: IterationOption
+    @Option(help: "model (the model's parameters, default) or main-params (a training checkpoint's fp32 master weights, from the optimizer state).")
+    var weights: WeightsChoice = .model
 
 
     /// The expert layout to write: as asked, else hub, or v5 when quantizing (the layout transformers'
@@ -42,10 +45,10 @@ struct ExportArguments: ParsableArguments {
             throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
         }
         // With --base, the weights (and the config) come from the base checkpoint and the adapters from MEGATRON_DIR.
-        let named = try MegatronSource.open(megatronDir)
+        let named = try MegatronSource.open(try iteration.resolve(megatronDir))
         let checkpoint = try MegatronCheckpoint(source: try base.map(MegatronSource.open) ?? named, hfConfig: hfConfig)
         let found = checkpoint.found
-        let reader = try loraReader(try checkpoint.parameterReader(), weights: checkpoint.source, adapters: named)
+        let reader = try loraReader(try checkpoint.parameterReader(weights: weights), weights: checkpoint.source, adapters: named)
         let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: checkpoint.table,
                                   request: ExportRequest(expertLayout: experts, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused,
                                                          quantize: quantize?.config))
@@ -81,6 +84,8 @@ struct ExportCommand: ParsableCommand {
         Examples:
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
+          ckpt-bridge export ./training-run ./hf-iter500 --iteration 500 --hf-config ./Qwen3-VL-8B-Instruct
+          ckpt-bridge export ./training-run ./hf-fp32 --weights main-params     (the optimizer's fp32 master weights)
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
           ckpt-bridge export ./megatron ./hf-fp8 --quantize fp8-block     (FP8 as the Hub's -FP8 releases, 128x128 blocks)
           ckpt-bridge verify ./hf-fp8 ./megatron --max-abs 0.5            (reports how far FP8 moved the logits)
@@ -127,6 +132,10 @@ struct ExportCommand: ParsableCommand {
             if let q = plan.request.quantize {
                 let n = plan.hfTensors.filter { q.quantizes($0.name, shape: $0.shape) }.count
                 print("FP8 (\(q.blockRows)x\(q.blockCols) blocks): \(n) weights quantized to F8_E4M3 with F32 weight_scale_inv; the rest left as --dtype says")
+            }
+            if let main = (plan.reader as? StorageTensorReader)?.store as? MainParamsStore {
+                print("weights: fp32 master copies of \(main.trained.count) trained tensor(s) (\(main.prefix)*, by \(main.decidedBy)); " +
+                      "\(main.frozen.count) frozen tensor(s) without optimizer state from the model weights")
             }
             if !plan.trainingState.isEmpty {
                 print("training state left in the checkpoint (not model weights): \(plan.trainingState.count) tensor(s), e.g. \(plan.trainingState[0])")

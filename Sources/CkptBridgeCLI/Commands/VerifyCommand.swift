@@ -20,6 +20,7 @@ struct VerifyCommand: ParsableCommand {
 
         Example:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
+          ckpt-bridge verify ./hf ./training-run --iteration 3      (one save of a training run)
         """
     )
 
@@ -32,12 +33,14 @@ struct VerifyCommand: ParsableCommand {
     var maxAbs: Double = 5e-5
     @Flag(help: "Print JSON.")
     var json = false
+    @OptionGroup var iteration: IterationOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         var ok = true
         try runReportingErrors(verbose: global.verbose) {
-            let v = try Verification.run(hfDir: hfDir, megatronDir: megatronDir, inputs: pass.inputs, prefix: pass.prefix,
+            let v = try Verification.run(hfDir: hfDir, megatronDir: try iteration.resolveIfMegatron(megatronDir),
+                                         inputs: pass.inputs, prefix: pass.prefix,
                                          options: pass.options, maxAbs: maxAbs)
             ok = v.passes
             if json {
