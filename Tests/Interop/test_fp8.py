@@ -245,3 +245,22 @@ def test_bf16_scales_read_as_torch_reads_them(out, dt):
     got = load_folder(out / "back")
     bad = [k for k in keys if not same_bytes(got[k], sd[k])]
     assert keys and not bad
+
+
+def test_python_package_quantizes_as_the_cli(out):
+    """ckpt_bridge.export_hf(quantize=...) over the C ABI writes the CLI's FP8 folder byte for byte."""
+    import hashlib
+    import sys
+    from conftest import CLI
+    os.environ.setdefault("CKPT_BRIDGE_LIBRARY", os.path.join(os.path.dirname(CLI), "libCheckpointBridgeC.so"))
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import ckpt_bridge as cb
+
+    meg, q = export_quantized(out, "qwen3_vl_moe_tiny", (24, 32))
+    cb.export_hf(meg, out / "py", quantize="fp8-block:24x32", dtype="bf16", max_shard_size="500kB", progress=False)
+
+    def tree(d):
+        return {f: hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest() for f in sorted(os.listdir(d))}
+    assert tree(q) == tree(out / "py")
+    with pytest.raises(cb.BridgeError, match="int4"):
+        cb.export_hf(meg, out / "bad", quantize="int4", progress=False)

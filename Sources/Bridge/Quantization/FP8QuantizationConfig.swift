@@ -57,6 +57,18 @@ public struct FP8QuantizationConfig: Equatable, Sendable {
         self.init(blockRows: b[0], blockCols: b[1], modulesToNotConvert: modules)
     }
 
+    /// The config `fp8-block[:ROWSxCOLS]` asks for (`export --quantize`, the C API's `quantize`): the Hub's
+    /// 128×128 blocks and modules left unquantized unless a block size is given.
+    public init(quantizeArgument s: String) throws {
+        let parts = s.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts[0] == "fp8-block" else {
+            throw BridgeError(.request, "quantization '\(s)' is not supported", hint: "use fp8-block or fp8-block:ROWSxCOLS (for example fp8-block:128x128)")
+        }
+        guard parts.count == 2 else { self.init(); return }
+        let b = try Self.block(parsing: parts[1])
+        self.init(blockRows: b.0, blockCols: b.1)
+    }
+
     /// Parses `BHxBW` (or one number for a square block), as `--quantize fp8-block:BHxBW` spells it.
     public static func block(parsing s: String) throws -> (Int, Int) {
         let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }

@@ -61,11 +61,8 @@ struct QuantizeOption: ExpressibleByArgument {
     let config: FP8QuantizationConfig
 
     init?(argument: String) {
-        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        guard parts.first == "fp8-block" else { return nil }
-        guard parts.count == 2 else { config = FP8QuantizationConfig(); return }
-        guard let b = try? FP8QuantizationConfig.block(parsing: parts[1]) else { return nil }
-        config = FP8QuantizationConfig(blockRows: b.0, blockCols: b.1)
+        guard let c = try? FP8QuantizationConfig(quantizeArgument: argument) else { return nil }
+        config = c
     }
 
     static var defaultCompletionKind: CompletionKind { .list(["fp8-block", "fp8-block:128x128"]) }
