@@ -41,7 +41,7 @@ enum Operations {
         let request = ImportRequest(layout: layout, format: try r.choice("format", MegatronFormat.self) ?? .torchDist, dtype: try r.dtype(),
                                     visionLayout: try r.choice("vision_layout", VisionLayout.self),
                                     allowUnused: try r.strings("allow_unused"), iteration: try r.int("iteration", min: 0) ?? 0)
-        return try ImportPlan(source: try HFCheckpoint(path: hfDir), request: request)
+        return try ImportPlan(source: try HFCheckpoint(path: hfDir, dequantizeTo: request.dtype ?? .bf16), request: request)
     }
 
     static func planImport(_ r: inout Request) throws -> JSONValue {
@@ -67,11 +67,13 @@ enum Operations {
     }
 
     /// The export request fields (the CLI's export arguments, less the LoRA flags): megatron_dir, hf_config,
-    /// max_shard_size, expert_layout, dtype, allow_unused.
+    /// max_shard_size, expert_layout, dtype, allow_unused, quantize ("fp8-block[:RxC]"; experts default to v5 then).
     static func exportPlan(_ r: inout Request) throws -> (ExportPlan, HFConfigRecovery.Found) {
         let checkpoint = try MegatronCheckpoint(source: try MegatronSource.open(try r.requiredString("megatron_dir")), hfConfig: try r.string("hf_config"))
-        let request = ExportRequest(expertLayout: try r.choice("expert_layout", ExpertLayoutChoice.self) ?? .hub, dtype: try r.dtype(),
-                                    maxShardSize: try r.byteSize("max_shard_size") ?? 5_000_000_000, allowUnused: try r.strings("allow_unused"))
+        let quantize = try r.string("quantize").map { try FP8QuantizationConfig(quantizeArgument: $0) }
+        let request = ExportRequest(expertLayout: try r.choice("expert_layout", ExpertLayoutChoice.self) ?? (quantize == nil ? .hub : .v5), dtype: try r.dtype(),
+                                    maxShardSize: try r.byteSize("max_shard_size") ?? 5_000_000_000, allowUnused: try r.strings("allow_unused"),
+                                    quantize: quantize)
         let plan = try ExportPlan(reader: try checkpoint.parameterReader(), hfConfig: checkpoint.found.config, table: checkpoint.table, request: request)
         return (plan, checkpoint.found)
     }

@@ -19,7 +19,10 @@ public struct ForwardModel {
             let ckpt = try SafeTensorsCheckpoint(path: path)
             let cfgPath = FileSystem.join(hfConfig ?? ckpt.directory, "config.json")
             let config = try ModelConfig(configPath: cfgPath)
-            return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors")
+            // Fine-grained FP8 weights are read dequantized to bf16, the dtype transformers loads them in.
+            let tensors = try HFTensors(checkpoint: ckpt, config: try HFConfig(directory: cfgPath))
+            return ForwardModel(config: config, weights: HFWeights(store: tensors, config: config),
+                                kind: tensors.quantization == nil ? "HF safetensors" : "HF safetensors (FP8, dequantized to bf16)")
         case .torchDist, .legacy:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)

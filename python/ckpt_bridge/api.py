@@ -154,19 +154,21 @@ def import_hf(hf_dir: PathLike, out_dir: PathLike, *, tp: int = 1, pp: int = 1, 
         close()
 
 
-def export_hf(megatron_dir: PathLike, out_dir: PathLike, *, hf_config: Optional[PathLike] = None, expert_layout: str = "hub",
-              max_shard_size: Size = "5GB", dtype: str = "keep", allow_unused: Sequence[str] = (), overwrite: bool = False,
+def export_hf(megatron_dir: PathLike, out_dir: PathLike, *, hf_config: Optional[PathLike] = None, expert_layout: Optional[str] = None,
+              max_shard_size: Size = "5GB", dtype: str = "keep", allow_unused: Sequence[str] = (), quantize: Optional[str] = None, overwrite: bool = False,
               jobs: Optional[int] = None, memory: Optional[Size] = None, progress: ProgressArg = True) -> Result:
     """Converts a Megatron checkpoint (torch_dist or legacy, its root or one iteration folder) back to HF.
 
     Args:
         hf_config: an HF folder whose config.json to use (default: the copy import stored, else run_config.yaml).
-        expert_layout: "hub" (fused [E,H,2I], as on the Hub), "v5" (fused [E,2I,H]) or "per-expert".
+        expert_layout: "hub" (fused [E,H,2I], as on the Hub; the default), "v5" (fused [E,2I,H]; the default with
+            quantize) or "per-expert".
+        quantize: "fp8-block" or "fp8-block:ROWSxCOLS": fine-grained FP8 as the Hub's FP8 releases (as the CLI's --quantize).
         max_shard_size: bytes, or a string such as "5GB" (decimal) or "2GiB".
         overwrite, jobs, memory, progress: as for :func:`import_hf`.
     """
     fields = dict(megatron_dir=_path(megatron_dir), out_dir=_path(out_dir), hf_config=_path(hf_config), expert_layout=expert_layout,
-                  max_shard_size=max_shard_size, dtype=dtype, allow_unused=list(allow_unused), overwrite=overwrite,
+                  max_shard_size=max_shard_size, dtype=dtype, allow_unused=list(allow_unused), quantize=quantize, overwrite=overwrite,
                   jobs=jobs, memory=memory)
     watch, close = observer(progress)
     try:

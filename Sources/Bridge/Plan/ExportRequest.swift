@@ -25,10 +25,14 @@ public struct ExportRequest {
     public var dtype: DType?
     public var maxShardSize: Int
     public var allowUnused: KeyFilter
+    /// Write fine-grained FP8 (`--quantize fp8-block`): which weights, the block size, the config entry.
+    public var quantize: FP8QuantizationConfig?
 
     public init(expertLayout: ExpertLayoutChoice = .hub, dtype: DType? = nil,
-                maxShardSize: Int = SafeTensorsWriter.defaultMaxShardSize, allowUnused: [String] = []) {
+                maxShardSize: Int = SafeTensorsWriter.defaultMaxShardSize, allowUnused: [String] = [],
+                quantize: FP8QuantizationConfig? = nil) {
         self.expertLayout = expertLayout
+        self.quantize = quantize
         self.dtype = dtype
         self.maxShardSize = maxShardSize
         self.allowUnused = KeyFilter(allowUnused)

@@ -2,20 +2,22 @@ import SafeTensors
 import TensorCore
 
 /// An HF checkpoint opened for conversion: its weights, its config and the family table for it.
+/// Fine-grained FP8 weights are seen dequantized, their scales consumed (`HFTensors`).
 public struct HFCheckpoint {
     public let path: String
-    public let weights: SafeTensorsCheckpoint
+    public let weights: HFTensors
     public let config: HFConfig
     public let table: MappingTable
 
-    public init(path: String, mappings: String = MappingTableLoader.defaultDirectory()) throws {
+    /// - Parameter dequantizeTo: the dtype FP8 weights are dequantized to (bf16 unless `--dtype` asks).
+    public init(path: String, mappings: String = MappingTableLoader.defaultDirectory(), dequantizeTo: DType = .bf16) throws {
         guard FileSystem.isDirectory(path) else {
             throw BridgeError(.request, "an HF checkpoint is a folder with config.json and safetensors", file: path)
         }
         self.path = path
         config = try HFConfig(directory: path)
         table = try MappingTableLoader.table(for: config, directory: mappings)
-        weights = try SafeTensorsCheckpoint(path: path)
+        weights = try HFTensors(checkpoint: try SafeTensorsCheckpoint(path: path), config: config, dequantizeTo: dequantizeTo)
     }
 
     public func detectExpertLayout() throws -> HFExpertLayout {

@@ -12,15 +12,15 @@ public enum ExportPipeline {
 
     public static func run(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, to path: String,
                            overwrite: Bool, executor: WriteExecutor) throws {
+        let items = try items(plan)  // before the output folder exists: a refused request leaves nothing behind
         let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite,
                                             inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
                                             replaceable: OutputKinds.huggingFaceCheckpoint)
-        let items = try plan.hfTensors.map { t in
-            SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: try plan.hfSource(t))
-        }
         let shards = try SafeTensorsWriter.plan(items, maxShardSize: plan.request.maxShardSize)
         try SafeTensorsWriter.write(shards, into: out.tempPath, executor: executor)
-        var config = hfConfig.json
+        // The weights written are dequantized unless --quantize asked for FP8: the config says which.
+        var config = HFConfigWriter.removingQuantization(hfConfig.json)
+        if let q = plan.request.quantize { config = HFConfigWriter.settingQuantization(config, to: q.json) }
         if let d = plan.request.dtype { config = HFConfigWriter.settingDType(config, to: d) }
         try writeWholeFile(out.path("config.json"), Array((JSONWriter.write(config) + "\n").utf8))
         if let dir = configDirectory {
@@ -29,5 +29,35 @@ public enum ExportPipeline {
             }
         }
         try out.commit()
+    }
+
+    /// The tensors to write: each HF tensor, or with `--quantize` its FP8 elements and `…_scale_inv` (F32).
+    static func items(_ plan: ExportPlan) throws -> [SafeTensorsWriter.Item] {
+        try plan.hfTensors.flatMap { t -> [SafeTensorsWriter.Item] in
+            let source = try plan.hfSource(t)
+            guard let q = plan.request.quantize, q.quantizes(t.name, shape: t.shape) else {
+                return [SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: source)]
+            }
+            let block = (q.blockRows, q.blockCols)
+            if t.shape.count == 3 { try checkFusedExperts(t, plan: plan, block: block) }
+            return [SafeTensorsWriter.Item(name: t.name, source: try FP8QuantizedTensor(base: source, part: .elements, block: block, name: t.name)),
+                    SafeTensorsWriter.Item(name: FP8QuantizationConfig.scaleName(of: t.name),
+                                           source: try FP8QuantizedTensor(base: source, part: .scales, block: block, name: t.name))]
+        }
+    }
+
+    /// Fused experts are quantized per expert over [out, in], as transformers' `FP8Experts` holds them
+    /// ([E,2I,H] / [E,H,I]). It sizes the gate_up scales as gate's and up's grids stacked
+    /// (`_alloc_expert_proj(min_sf_out=2)`), which is the grid of the fused matrix only when a block
+    /// boundary falls between gate and up: other block heights are refused rather than written ambiguously.
+    static func checkFusedExperts(_ t: PlannedHFTensor, plan: ExportPlan, block: (Int, Int)) throws {
+        guard plan.request.expertLayout == .v5 else {
+            throw BridgeError(.request, "FP8 fused experts are written in the transformers-5 layout [E,2I,H] / [E,H,I], not \(plan.request.expertLayout.rawValue)",
+                              key: t.name, hint: "use --expert-layout v5 (the default with --quantize) or per-expert")
+        }
+        if t.name.hasSuffix("gate_up_proj"), (t.shape[1] / 2) % block.0 != 0 {
+            throw BridgeError(.request, "block height \(block.0) does not divide moe_intermediate_size \(t.shape[1] / 2): a block would straddle gate and up in '\(t.name)'",
+                              key: t.name, hint: "use --expert-layout per-expert, or a block height that divides \(t.shape[1] / 2)")
+        }
     }
 }

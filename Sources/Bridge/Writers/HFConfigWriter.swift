@@ -22,4 +22,16 @@ public enum HFConfigWriter {
             return (k, v)
         })
     }
+
+    /// The config without `quantization_config` (what dequantized weights need).
+    public static func removingQuantization(_ config: JSONValue) -> JSONValue {
+        guard case let .object(members) = config else { return config }
+        return .object(members.filter { $0.0 != "quantization_config" })
+    }
+
+    /// The config with `quantization_config` set to `q` (replacing any), as the Hub's FP8 releases carry it.
+    public static func settingQuantization(_ config: JSONValue, to q: JSONValue) -> JSONValue {
+        guard case let .object(members) = removingQuantization(config) else { return config }
+        return .object(members + [("quantization_config", q)])
+    }
 }

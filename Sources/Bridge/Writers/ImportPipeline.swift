@@ -32,6 +32,11 @@ public enum ImportPipeline {
             try IntegrityManifest.write(directory: dir, jobs: executor.jobs)
         }
         try embedHFConfig(from: plan.source.path, into: FileSystem.join(dir, HFConfigRecovery.embeddedFolder))
+        if plan.source.weights.quantization != nil {
+            // The weights were dequantized: the copy must not claim FP8, or export would write a config that lies.
+            try writeWholeFile(FileSystem.join(dir, HFConfigRecovery.embeddedFolder, "config.json"),
+                               Array((JSONWriter.write(HFConfigWriter.removingQuantization(plan.source.config.json)) + "\n").utf8))
+        }
         try MegatronCheckpointRoot.writeTracker(root: out.tempPath, iteration: iteration)
         try out.commit()
     }

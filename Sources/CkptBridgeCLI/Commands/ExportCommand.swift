@@ -15,10 +15,12 @@ struct ExportArguments: ParsableArguments {
     var hfConfig: String?
     @Option(help: "Largest shard (decimal units: 5GB = 5·10⁹ bytes).")
     var maxShardSize = ByteSize(5_000_000_000)
-    @Option(help: "How to write experts: hub (fused [E,H,2I], as on the Hub; default), v5 (fused [E,2I,H]) or per-expert.")
-    var expertLayout: ExpertLayoutChoice = .hub
+    @Option(help: "How to write experts: hub (fused [E,H,2I], as on the Hub; default), v5 (fused [E,2I,H]; default with --quantize) or per-expert.")
+    var expertLayout: ExpertLayoutChoice?
     @Option(help: "keep (bit-exact, default), or cast every tensor to bf16, fp16 or fp32.")
     var dtype: DTypeOption = .keep
+    @Option(help: "fp8-block[:ROWSxCOLS]: write fine-grained FP8 as the Hub's FP8 releases (F8_E4M3 weights, F32 weight_scale_inv per block; 128x128 by default).")
+    var quantize: QuantizeOption?
     @Option(help: "Leave out stored tensors matching this pattern on purpose (repeatable).")
     var allowUnused: [String] = []
     @Flag(help: "LoRA checkpoint: write only the adapter, as a Hugging Face PEFT folder (adapter_model.safetensors, adapter_config.json).")
@@ -34,6 +36,10 @@ struct ExportArguments: ParsableArguments {
     var weights: WeightsChoice = .model
 
 
+    /// The expert layout to write: as asked, else hub, or v5 when quantizing (the layout transformers'
+    /// `FP8Experts` loads, with blocks over each expert's [out, in]).
+    var experts: ExpertLayoutChoice { expertLayout ?? (quantize == nil ? .hub : .v5) }
+
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
         if adapterOnly {
             throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
@@ -44,9 +50,22 @@ struct ExportArguments: ParsableArguments {
         let found = checkpoint.found
         let reader = try loraReader(try checkpoint.parameterReader(weights: weights), weights: checkpoint.source, adapters: named)
         let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: checkpoint.table,
-                                  request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused))
+                                  request: ExportRequest(expertLayout: experts, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused,
+                                                         quantize: quantize?.config))
         return (plan, found)
     }
+}
+
+/// `--quantize fp8-block[:ROWSxCOLS]`.
+struct QuantizeOption: ExpressibleByArgument {
+    let config: FP8QuantizationConfig
+
+    init?(argument: String) {
+        guard let c = try? FP8QuantizationConfig(quantizeArgument: argument) else { return nil }
+        config = c
+    }
+
+    static var defaultCompletionKind: CompletionKind { .list(["fp8-block", "fp8-block:128x128"]) }
 }
 
 struct ExportCommand: ParsableCommand {
@@ -65,6 +84,14 @@ struct ExportCommand: ParsableCommand {
           ckpt-bridge export ./training-run ./hf-iter500 --iteration 500 --hf-config ./Qwen3-VL-8B-Instruct
           ckpt-bridge export ./training-run ./hf-fp32 --weights main-params     (the optimizer's fp32 master weights)
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
+          ckpt-bridge export ./megatron ./hf-fp8 --quantize fp8-block     (FP8 as the Hub's -FP8 releases, 128x128 blocks)
+          ckpt-bridge verify ./hf-fp8 ./megatron --max-abs 0.5            (reports how far FP8 moved the logits)
+
+        --quantize fp8-block[:ROWSxCOLS] quantizes every linear weight except embeddings, lm_head, the MoE \
+        router, norms and the vision tower (quantization_config modules_to_not_convert, as the Hub's), per \
+        block as torch computes it: amax = max |w| over the block (partial edge blocks over the elements \
+        they have), scale = 448 / amax (1 when amax is 0), q = float8_e4m3fn(clamp(w · scale, ±448)) rounding \
+        to nearest even, weight_scale_inv = 1 / scale in F32.
 
         LoRA (Megatron-Bridge PEFT checkpoints, '<module>.adapter.linear_in/linear_out.weight'): \
         without a flag, adapter weights stop the export. alpha comes from run_config.yaml's peft section, \
@@ -99,6 +126,10 @@ struct ExportCommand: ParsableCommand {
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +
                   "\(plan.hfTensors.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir) (config from \(found.origin))")
+            if let q = plan.request.quantize {
+                let n = plan.hfTensors.filter { q.quantizes($0.name, shape: $0.shape) }.count
+                print("FP8 (\(q.blockRows)x\(q.blockCols) blocks): \(n) weights quantized to F8_E4M3 with F32 weight_scale_inv; the rest left as --dtype says")
+            }
             if let main = (plan.reader as? StorageTensorReader)?.store as? MainParamsStore {
                 print("weights: fp32 master copies of \(main.trained.count) trained tensor(s) (\(main.prefix)*, by \(main.decidedBy)); " +
                       "\(main.frozen.count) frozen tensor(s) without optimizer state from the model weights")

@@ -40,7 +40,7 @@ extension ExportArguments {
         }
         let table = try MappingTableLoader.table(forArchitecture: arch)
         let parameters = try LoRAAdapterExport.parameters(source: source, adapters: set, hfConfig: found.config, table: table,
-                                                          expertLayout: expertLayout)
+                                                          expertLayout: experts)
         let export = try LoRAAdapterExport(parameters: parameters, adapters: set, dtype: dtype.dtype)
         let scaling = try LoRAScaling.resolve(rank: export.rank, recorded: try LoRAScaling.recorded(iterationDirectory: source.iterationDirectory),
                                               override: loraAlpha, path: source.iterationDirectory)

@@ -34,7 +34,7 @@ struct ImportArguments: ParsableArguments {
     }
 
     func plan() throws -> ImportPlan {
-        let hf = try HFCheckpoint(path: hfDir)
+        let hf = try HFCheckpoint(path: hfDir, dequantizeTo: dtype.dtype ?? .bf16)
         return try ImportPlan(source: hf, request: ImportRequest(layout: layout.layout, format: format, dtype: dtype.dtype,
                                                                  visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration,
                                                                  commonState: commonState, integrityManifest: integrityManifest))
@@ -64,6 +64,11 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
           ckpt-bridge import ./hf ./megatron --no-integrity-manifest   (skip the SHA-256 pass, like megatron-core's default)
           ckpt-bridge check ./megatron                        (re-check it later, or after a copy)
+          ckpt-bridge import ./Qwen3-VL-8B-Instruct-FP8 ./megatron   (FP8: dequantized to bf16; --dtype fp32 keeps the exact products)
+
+        Fine-grained FP8 folders (quantization_config quant_method "fp8"; F8_E4M3 weights with per-block \
+        weight_scale_inv) are dequantized as torch does: float(q) · scale_inv[i // bh, j // bw] in fp32, one \
+        cast to the output dtype (bf16 by default) rounding to nearest even. The scales are consumed.
         """
     )
 

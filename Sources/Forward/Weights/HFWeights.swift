@@ -18,6 +18,12 @@ public final class HFWeights: ModelWeights, StreamingWeights {
         table = TensorTable(keys: checkpoint.names, origin: checkpoint.directory) { try checkpoint.tensor($0) }
     }
 
+    /// Weights read through any named store (a checkpoint seen through a dequantizing view, ...).
+    public init(store: TensorStore, config: ModelConfig) {
+        self.config = config
+        table = TensorTable(keys: store.tensorNames, origin: store.origin) { try store.tensorSource($0) }
+    }
+
     private var h: Int { config.text.hiddenSize }
 
     public func embeddingRows(_ ids: [Int]) throws -> [Float] {
