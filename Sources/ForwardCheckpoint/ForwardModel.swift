@@ -10,6 +10,8 @@ public struct ForwardModel {
     public var weights: ModelWeights
     /// "HF safetensors", "Megatron torch_dist", …: what was opened, for reports.
     public var kind: String
+    /// The folder holding the checkpoint's config and processor files (preprocessor_config.json), when known.
+    public var companionDirectory: String? = nil
 
     /// - Parameter hfConfig: a folder whose config.json describes the model (for Megatron checkpoints
     ///   without an embedded config).
@@ -19,12 +21,14 @@ public struct ForwardModel {
             let ckpt = try SafeTensorsCheckpoint(path: path)
             let cfgPath = FileSystem.join(hfConfig ?? ckpt.directory, "config.json")
             let config = try ModelConfig(configPath: cfgPath)
-            return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors")
+            return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors",
+                                companionDirectory: hfConfig ?? ckpt.directory)
         case .torchDist, .legacy:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)
             let weights = try MegatronWeights(store: try checkpoint.storageView(), config: config)
-            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)")
+            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)",
+                                companionDirectory: checkpoint.found.companionDirectory)
         case .torchSave:
             throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)
         }

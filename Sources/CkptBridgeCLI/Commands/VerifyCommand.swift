@@ -18,8 +18,12 @@ struct VerifyCommand: ParsableCommand {
         position. Exit status 0 when every input is within --max-abs and every argmax agrees, 1 when not, \
         2 on error.
 
-        Example:
+        --image FILE (PNG or JPEG, repeatable) adds real images, processed with the HF folder's \
+        preprocessor_config.json, to --inputs (or runs them alone); see `forward --help`.
+
+        Examples:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
+          ckpt-bridge verify ./hf ./megatron --image photo.png
         """
     )
 
@@ -28,6 +32,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The Megatron checkpoint (torch_dist or legacy), or another HF checkpoint.", completion: .directory)
     var megatronDir: String
     @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
+    @OptionGroup(title: "Images") var image: ImageOptions
     @Option(help: "Largest allowed absolute logit difference.")
     var maxAbs: Double = 5e-5
     @Flag(help: "Print JSON.")
@@ -43,7 +48,7 @@ struct VerifyCommand: ParsableCommand {
             let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
             let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
             var reports = [JSONValue]()
-            for (name, input) in try loadInputs(path: pass.inputs, prefix: pass.prefix, config: hf.config) {
+            for (name, input) in try image.inputs(pass, model: hf) {
                 let x = try a.run(input), y = try b.run(input)
                 let c = try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)
                 let pass = c.passes(maxAbs: maxAbs)

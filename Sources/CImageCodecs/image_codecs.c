@@ -1,0 +1,216 @@
+// PNG and JPEG decoding for the image processor. libpng and libjpeg report fatal errors by longjmp; every
+// setjmp lives in this file, so no Swift frame is ever jumped over. Every read is bounds-checked against
+// the caller's buffer, and the pixel count is checked before the output is allocated.
+#include "image_codecs.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <png.h>
+#include <jpeglib.h>
+
+static int fail(ckpt_image *out, int code, const char *message) {
+    snprintf(out->message, sizeof out->message, "%s", message);
+    return code;
+}
+
+static int check_size(ckpt_image *out, uint64_t width, uint64_t height, uint64_t max_pixels) {
+    if (width == 0 || height == 0) return fail(out, CKPT_IMAGE_TOO_LARGE, "the image has a side of 0 pixels");
+    if (width > max_pixels || height > max_pixels || width * height > max_pixels) {
+        snprintf(out->message, sizeof out->message, "the image is %llu×%llu pixels, above the limit of %llu pixels",
+                 (unsigned long long)width, (unsigned long long)height, (unsigned long long)max_pixels);
+        return CKPT_IMAGE_TOO_LARGE;
+    }
+    return CKPT_IMAGE_OK;
+}
+
+// MARK: PNG
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t offset;
+    ckpt_image *out;
+    int code;   // set before png_error, so the setjmp handler knows what kind of failure it was
+} png_source;
+
+static void png_read_memory(png_structp png, png_bytep dest, size_t length) {
+    png_source *src = (png_source *)png_get_io_ptr(png);
+    if (length > src->size - src->offset) {
+        snprintf(src->out->message, sizeof src->out->message,
+                 "truncated: %zu bytes needed at byte %zu of %zu", length, src->offset, src->size);
+        src->code = CKPT_IMAGE_CORRUPT;
+        png_longjmp(png, 1);
+    }
+    memcpy(dest, src->data + src->offset, length);
+    src->offset += length;
+}
+
+static void png_on_error(png_structp png, png_const_charp message) {
+    png_source *src = (png_source *)png_get_error_ptr(png);
+    if (src->code == CKPT_IMAGE_OK) {
+        snprintf(src->out->message, sizeof src->out->message, "libpng: %s (near byte %zu)", message, src->offset);
+        src->code = CKPT_IMAGE_CORRUPT;
+    }
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp message) {
+    (void)png; (void)message;   // benign (e.g. an unknown ancillary chunk); fatal problems arrive as errors
+}
+
+int ckpt_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt_image *out) {
+    memset(out, 0, sizeof *out);
+    if (size < 8 || png_sig_cmp(data, 0, 8) != 0) return fail(out, CKPT_IMAGE_CORRUPT, "not a PNG signature");
+    png_source src = { data, size, 0, out, CKPT_IMAGE_OK };
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
+    if (!png) return fail(out, CKPT_IMAGE_NO_MEMORY, "png_create_read_struct failed");
+    png_infop info = png_create_info_struct(png);
+    if (!info) { png_destroy_read_struct(&png, NULL, NULL); return fail(out, CKPT_IMAGE_NO_MEMORY, "png_create_info_struct failed"); }
+    // Written after setjmp, read after a longjmp: volatile, so the handler frees what was allocated.
+    uint8_t *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        free(pixels);
+        free(rows);
+        png_destroy_read_struct(&png, &info, NULL);
+        out->pixels = NULL;
+        return src.code == CKPT_IMAGE_OK ? CKPT_IMAGE_CORRUPT : src.code;
+    }
+    png_set_read_fn(png, &src, png_read_memory);
+    // libpng's own caps on the header's sides and on ancillary chunk sizes, before anything is allocated.
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_set_chunk_malloc_max(png, 16u << 20);
+    png_read_info(png, info);
+
+    png_uint_32 width = 0, height = 0;
+    int depth = 0, color = 0;
+    png_get_IHDR(png, info, &width, &height, &depth, &color, NULL, NULL, NULL);
+    int code = check_size(out, width, height, max_pixels);
+    if (code != CKPT_IMAGE_OK) { src.code = code; png_longjmp(png, 1); }
+    if (depth == 16 && (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA)) {
+        // PIL opens these as 32-bit integer images and clips (not scales) them to 8 bits when converting to RGB.
+        snprintf(out->message, sizeof out->message, "16-bit grayscale PNG is not supported");
+        src.code = CKPT_IMAGE_UNSUPPORTED;
+        png_longjmp(png, 1);
+    }
+    int has_alpha = (color & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(png, info, PNG_INFO_tRNS);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (depth == 16) png_set_strip_16(png);   // the high byte, as PIL's "RGB;16B" raw mode
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+
+    size_t channels = png_get_channels(png, info);
+    size_t rowbytes = png_get_rowbytes(png, info);
+    if (channels != (has_alpha ? 4u : 3u) || png_get_bit_depth(png, info) != 8 || rowbytes != (size_t)width * channels) {
+        snprintf(out->message, sizeof out->message, "unexpected PNG layout after expansion (%zu channels, %zu bytes per row)",
+                 channels, rowbytes);
+        src.code = CKPT_IMAGE_UNSUPPORTED;
+        png_longjmp(png, 1);
+    }
+    pixels = malloc(rowbytes * height);
+    rows = malloc(sizeof(png_bytep) * height);
+    if (!pixels || !rows) { snprintf(out->message, sizeof out->message, "out of memory"); src.code = CKPT_IMAGE_NO_MEMORY; png_longjmp(png, 1); }
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + (size_t)y * rowbytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    out->width = width;
+    out->height = height;
+    out->channels = (uint32_t)channels;
+    out->pixels = pixels;
+    return CKPT_IMAGE_OK;
+}
+
+// MARK: JPEG
+
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf jump;
+    int code;
+} jpeg_failure;
+
+static void jpeg_on_error(j_common_ptr cinfo) {
+    jpeg_failure *f = (jpeg_failure *)cinfo->err;
+    longjmp(f->jump, 1);
+}
+
+// libjpeg carries on past corrupt data (filling gray); a verification tool must not, so warnings are fatal.
+static void jpeg_on_message(j_common_ptr cinfo, int level) {
+    if (level < 0) jpeg_on_error(cinfo);
+}
+
+int ckpt_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt_image *out) {
+    memset(out, 0, sizeof *out);
+    if (size < 3 || data[0] != 0xFF || data[1] != 0xD8 || data[2] != 0xFF) return fail(out, CKPT_IMAGE_CORRUPT, "not a JPEG signature");
+    struct jpeg_decompress_struct cinfo;
+    jpeg_failure err;
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&err.base);
+    err.base.error_exit = jpeg_on_error;
+    err.base.emit_message = jpeg_on_message;
+    err.code = CKPT_IMAGE_CORRUPT;
+    uint8_t *volatile pixels = NULL;
+    if (setjmp(err.jump)) {
+        if (err.code == CKPT_IMAGE_CORRUPT) {
+            char text[JMSG_LENGTH_MAX];
+            err.base.format_message((j_common_ptr)&cinfo, text);
+            snprintf(out->message, sizeof out->message, "libjpeg: %s", text);
+        }
+        free(pixels);
+        jpeg_destroy_decompress(&cinfo);
+        out->pixels = NULL;
+        return err.code;
+    }
+    jpeg_create_decompress(&cinfo);
+    // The DCT coefficient and marker buffers are allocated by libjpeg from the header; cap them too.
+    cinfo.mem->max_memory_to_use = 1024L << 20;
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    if (jpeg_read_header(&cinfo, TRUE) != JPEG_HEADER_OK) { err.code = CKPT_IMAGE_CORRUPT; snprintf(out->message, sizeof out->message, "no JPEG image in the data"); longjmp(err.jump, 1); }
+    int code = check_size(out, cinfo.image_width, cinfo.image_height, max_pixels);
+    if (code != CKPT_IMAGE_OK) { err.code = code; longjmp(err.jump, 1); }
+    if (cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_RGB) {
+        err.code = CKPT_IMAGE_UNSUPPORTED;
+        snprintf(out->message, sizeof out->message, "JPEG color space %d (CMYK or YCCK) is not supported", (int)cinfo.jpeg_color_space);
+        longjmp(err.jump, 1);
+    }
+    cinfo.out_color_space = JCS_RGB;
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(&cinfo);
+    if (cinfo.output_components != 3 || cinfo.output_width != cinfo.image_width || cinfo.output_height != cinfo.image_height) {
+        err.code = CKPT_IMAGE_UNSUPPORTED;
+        snprintf(out->message, sizeof out->message, "unexpected JPEG output (%d components)", cinfo.output_components);
+        longjmp(err.jump, 1);
+    }
+    size_t rowbytes = (size_t)cinfo.output_width * 3;
+    pixels = malloc(rowbytes * cinfo.output_height);
+    if (!pixels) { err.code = CKPT_IMAGE_NO_MEMORY; snprintf(out->message, sizeof out->message, "out of memory"); longjmp(err.jump, 1); }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = pixels + (size_t)cinfo.output_scanline * rowbytes;
+        if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) {
+            err.code = CKPT_IMAGE_CORRUPT;
+            snprintf(out->message, sizeof out->message, "JPEG data ended at row %u of %u", cinfo.output_scanline, cinfo.output_height);
+            longjmp(err.jump, 1);
+        }
+    }
+    jpeg_finish_decompress(&cinfo);
+    out->width = cinfo.output_width;
+    out->height = cinfo.output_height;
+    out->channels = 3;
+    out->pixels = pixels;
+    jpeg_destroy_decompress(&cinfo);
+    return CKPT_IMAGE_OK;
+}
+
+void ckpt_image_free(ckpt_image *image) {
+    if (!image) return;
+    free(image->pixels);
+    image->pixels = NULL;
+}
