@@ -134,7 +134,20 @@ typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf jump;
     int code;
+    int too_many_scans;
 } jpeg_failure;
+
+// A progressive JPEG may hold thousands of tiny scans, each a full pass over the coefficients: a few KB of
+// input could take minutes (libjpeg-turbo's own advice is to cap scans with a progress monitor).
+#define CKPT_JPEG_MAX_SCANS 1000
+
+static void jpeg_on_progress(j_common_ptr cinfo) {
+    if (cinfo->is_decompressor && ((j_decompress_ptr)cinfo)->input_scan_number > CKPT_JPEG_MAX_SCANS) {
+        jpeg_failure *f = (jpeg_failure *)cinfo->err;
+        f->too_many_scans = 1;
+        longjmp(f->jump, 1);
+    }
+}
 
 static void jpeg_on_error(j_common_ptr cinfo) {
     jpeg_failure *f = (jpeg_failure *)cinfo->err;
@@ -156,9 +169,15 @@ int ckpt_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt
     err.base.error_exit = jpeg_on_error;
     err.base.emit_message = jpeg_on_message;
     err.code = CKPT_IMAGE_CORRUPT;
+    err.too_many_scans = 0;
+    struct jpeg_progress_mgr progress;
+    memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = jpeg_on_progress;
     uint8_t *volatile pixels = NULL;
     if (setjmp(err.jump)) {
-        if (err.code == CKPT_IMAGE_CORRUPT) {
+        if (err.too_many_scans) {
+            snprintf(out->message, sizeof out->message, "more than %d progressive scans", CKPT_JPEG_MAX_SCANS);
+        } else if (err.code == CKPT_IMAGE_CORRUPT) {
             char text[JMSG_LENGTH_MAX];
             err.base.format_message((j_common_ptr)&cinfo, text);
             snprintf(out->message, sizeof out->message, "libjpeg: %s", text);
@@ -169,6 +188,7 @@ int ckpt_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt
         return err.code;
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &progress;
     // The DCT coefficient and marker buffers are allocated by libjpeg from the header; cap them too.
     cinfo.mem->max_memory_to_use = 1024L << 20;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
