@@ -45,7 +45,7 @@ public enum ImportPipeline {
         let extra = try MegatronFiles.extraStatePayload()
         for x in plan.extraStates {
             // Written by the main replica: TP (or ETP) rank 0 of the owning ranks.
-            let rank = plan.context.globalRank(stage: x.stage, shardRank: 0, expert: x.expert)
+            let rank = plan.placement.globalRank(stage: plan.placement.stage(of: x), shardRank: 0, expert: x.expert)
             var f = file(rank)
             f.bytesItems.append(.init(key: x.dcpKey, payload: extra))
             files[rank] = f
@@ -65,28 +65,19 @@ public enum ImportPipeline {
     }
 
     private static func writeLegacy(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {
-        let l = plan.request.layout
-        let c = plan.context
-        let args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration,
-                                            format: .legacy)["args"]
-        for pp in 0..<l.pp {
-            for ep in 0..<l.ep {
-                for tp in 0..<l.tp {
-                    var model = [(String, PickleValue)]()
-                    for t in try plan.rankLocalTensors(rank: (tp, pp, ep), sources: sources) {
-                        model.append((t.name, .tensorPayload(try TorchTensorPayload(source: t.source))))
-                    }
-                    for x in plan.extraStates where x.stage == pp && (x.expert.map { c.epRank(ofExpert: $0) == ep } ?? true) {
-                        let local = try LocalShards.localIndices(x.indices, over: x.rule.over, context: c)
-                        model.append((try x.rule.megatron.render(local.map(String.init)), .none))
-                    }
-                    let rank = LegacyRank(tp: tp, pp: pp, ep: ep)
-                    let folder = FileSystem.join(dir, rank.folderName(pipelineParallel: l.pp > 1, expertParallel: l.ep > 1))
-                    try FileSystem.makeDirectory(folder)
-                    let root = LegacyMegatronWriter.rankState(args: args, iteration: plan.request.iteration, model: model)
-                    try LegacyMegatronWriter.writeRankFile(root, to: FileSystem.join(folder, LegacyRank.fileName), executor: executor)
-                }
+        let args = MegatronArgs.commonState(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan),
+                                            iteration: plan.request.iteration, format: .legacy)["args"]
+        for file in try plan.legacyFiles() {
+            var model = [(String, PickleValue)]()
+            for t in file.tensors {
+                let local = try localTensor(sources[t.parameter], shards: t.shards)
+                model.append((t.name, .tensorPayload(try TorchTensorPayload(source: local))))
             }
+            model += file.extraStates.map { ($0, PickleValue.none) }
+            let path = FileSystem.join(dir, file.path)
+            try FileSystem.makeDirectory(FileSystem.dirname(path))
+            let root = LegacyMegatronWriter.rankState(args: args, iteration: plan.request.iteration, model: model)
+            try LegacyMegatronWriter.writeRankFile(root, to: path, executor: executor)
         }
     }
 
