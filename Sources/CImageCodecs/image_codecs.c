@@ -96,10 +96,45 @@ int ckpt_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt_
         src.code = CKPT_IMAGE_UNSUPPORTED;
         png_longjmp(png, 1);
     }
-    int has_alpha = (color & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(png, info, PNG_INFO_tRNS);
-    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    // PIL's convert("RGB") (what transformers' load_image does to a file): palette looked up, gray replicated,
+    // alpha and tRNS transparency dropped (not composited). Palettes are looked up here, from the indices:
+    // libpng's own expansion turns a palette with tRNS into RGBA, and stripping that alpha again does not
+    // give the plain palette colours.
+    int palette = color == PNG_COLOR_TYPE_PALETTE;
+    png_colorp entries = NULL;
+    int entry_count = 0;
+    if (palette) {
+        if (!png_get_PLTE(png, info, &entries, &entry_count)) entry_count = 0;
+        png_set_packing(png);   // 1, 2 and 4-bit indices one per byte
+    }
+    // A tRNS chunk survives PIL's convert("RGB") as a colour key (a palette tRNS only when it marks exactly
+    // one entry fully transparent and the rest opaque; the raw sample values for gray and RGB), and the
+    // processor's convert_to_rgb then composites the keyed pixels onto white: every pixel of that colour
+    // becomes white.
+    int keyed = 0;
+    png_uint_16 key[3] = { 0, 0, 0 };
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) {
+        png_bytep trans_alpha = NULL;
+        int num_trans = 0;
+        png_color_16p trans_color = NULL;
+        png_get_tRNS(png, info, &trans_alpha, &num_trans, &trans_color);
+        if (palette && trans_alpha) {
+            int zeros = 0, others = 0, index = -1;
+            for (int i = 0; i < num_trans; i++) {
+                if (trans_alpha[i] == 0) { zeros++; index = i; } else if (trans_alpha[i] != 0xFF) others++;
+            }
+            if (zeros == 1 && others == 0) {
+                keyed = 1;
+                if (index < entry_count) { key[0] = entries[index].red; key[1] = entries[index].green; key[2] = entries[index].blue; }
+            }
+        } else if (!palette && trans_color) {
+            keyed = 1;
+            if (color == PNG_COLOR_TYPE_GRAY) { key[0] = key[1] = key[2] = trans_color->gray; }
+            else { key[0] = trans_color->red; key[1] = trans_color->green; key[2] = trans_color->blue; }
+        }
+    }
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
     if (depth == 16) png_set_strip_16(png);   // the high byte, as PIL's "RGB;16B" raw mode
     if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
@@ -107,23 +142,45 @@ int ckpt_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt_
 
     size_t channels = png_get_channels(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
-    if (channels != (has_alpha ? 4u : 3u) || png_get_bit_depth(png, info) != 8 || rowbytes != (size_t)width * channels) {
+    if (channels != (palette ? 1u : 3u) || png_get_bit_depth(png, info) != 8 || rowbytes != (size_t)width * channels) {
         snprintf(out->message, sizeof out->message, "unexpected PNG layout after expansion (%zu channels, %zu bytes per row)",
                  channels, rowbytes);
         src.code = CKPT_IMAGE_UNSUPPORTED;
         png_longjmp(png, 1);
     }
-    pixels = malloc(rowbytes * height);
+    // A palette image is read as indices into the tail of the buffer, then looked up front to back (each
+    // index is read before its RGB triple overwrites it: output byte 3i+2 < input byte 2·(w·h)+i).
+    size_t rgb_bytes = (size_t)width * 3 * height, index_offset = palette ? rgb_bytes - (size_t)width * height : 0;
+    pixels = malloc(rgb_bytes);
     rows = malloc(sizeof(png_bytep) * height);
     if (!pixels || !rows) { snprintf(out->message, sizeof out->message, "out of memory"); src.code = CKPT_IMAGE_NO_MEMORY; png_longjmp(png, 1); }
-    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + (size_t)y * rowbytes;
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + index_offset + (size_t)y * rowbytes;
     png_read_image(png, rows);
     png_read_end(png, NULL);
     free(rows);
+    rows = NULL;
+    if (palette) {
+        const uint8_t *indices = pixels + index_offset;
+        for (size_t i = 0; i < (size_t)width * height; i++) {
+            uint8_t k = indices[i];
+            // An index past the palette reads as black, as in PIL's zero-padded 256-entry palette.
+            uint8_t r = 0, g = 0, b = 0;
+            if (k < entry_count) { r = entries[k].red; g = entries[k].green; b = entries[k].blue; }
+            pixels[3 * i] = r;
+            pixels[3 * i + 1] = g;
+            pixels[3 * i + 2] = b;
+        }
+    }
     png_destroy_read_struct(&png, &info, NULL);
+    if (keyed) {
+        for (size_t i = 0; i < (size_t)width * height; i++) {
+            uint8_t *p = pixels + 3 * i;
+            if (p[0] == key[0] && p[1] == key[1] && p[2] == key[2]) p[0] = p[1] = p[2] = 255;
+        }
+    }
     out->width = width;
     out->height = height;
-    out->channels = (uint32_t)channels;
+    out->channels = 3;
     out->pixels = pixels;
     return CKPT_IMAGE_OK;
 }

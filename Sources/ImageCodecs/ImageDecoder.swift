@@ -2,7 +2,8 @@ import CImageCodecs
 import TensorCore
 
 /// Decodes PNG (libpng) and JPEG (libjpeg-turbo) files into RGB the way transformers' image processors
-/// see a PIL image: palettes expanded, gray replicated, transparency composited onto white. The format is
+/// see an image file (its `load_image`: EXIF orientation undone, then `convert("RGB")`; then the processor's
+/// `convert_to_rgb`): palettes expanded, gray replicated, alpha dropped, a tRNS colour key turned white. The format is
 /// told by the signature, never by the file name. libpng's and libjpeg's longjmp error paths end in the C
 /// shim (`CImageCodecs`); here they are typed `ImageError`s naming the file.
 public enum ImageDecoder {
@@ -34,8 +35,9 @@ public enum ImageDecoder {
         }
     }
 
-    /// Decodes PNG or JPEG bytes.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int = Limits.imagePixels) throws -> RGBImage {
+    /// Decodes PNG or JPEG bytes, turned upright by their EXIF orientation unless `applyOrientation` is false.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxPixels: Int = Limits.imagePixels,
+                              applyOrientation: Bool = true) throws -> RGBImage {
         guard let format = format(of: bytes), let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
             throw ImageError(.unsupported, "not a PNG or JPEG file (unrecognised signature)", byteOffset: 0,
                              hint: "convert the image to PNG or JPEG")
@@ -63,10 +65,8 @@ public enum ImageDecoder {
         }
         let width = Int(image.width), height = Int(image.height), channels = Int(image.channels)
         let buffer = UnsafeBufferPointer(start: pixels, count: width * height * channels)
-        switch channels {
-        case 3: return RGBImage(width: width, height: height, pixels: Array(buffer))
-        case 4: return RGBImage.compositingOnWhite(rgba: buffer, width: width, height: height)
-        default: throw ImageError(.unsupported, "\(format.rawValue) image decoded to \(channels) channels")
-        }
+        guard channels == 3 else { throw ImageError(.unsupported, "\(format.rawValue) image decoded to \(channels) channels") }
+        let rgb = RGBImage(width: width, height: height, pixels: Array(buffer))
+        return applyOrientation ? rgb.oriented(ExifOrientation.orientation(of: bytes, format: format)) : rgb
     }
 }

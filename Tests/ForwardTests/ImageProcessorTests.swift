@@ -6,9 +6,9 @@ import TestSupport
 import Testing
 
 /// Decoding and the image processor against Fixtures/images (made by transformers' Qwen2VLImageProcessorPil
-/// and PIL, scripts/oracle/make_image_fixtures.py): the RGB bytes PIL sees, and pixel_values and grids.
+/// given each file's path, scripts/oracle/make_image_fixtures.py): the RGB bytes it sees, and pixel_values and grids.
 @Suite struct ImageProcessorTests {
-    static let names = ["photo.jpg", "alpha.png", "palette.png", "gray.jpg"]
+    static let names = ["photo.jpg", "alpha.png", "palette.png", "gray.jpg", "rotated.jpg"]
 
     func reference() throws -> Reference { try Reference(path: try Fixtures.path("images/reference.safetensors")) }
 

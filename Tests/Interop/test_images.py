@@ -1,10 +1,12 @@
 """Images through ckpt-bridge (`--image`) against transformers' Qwen3-VL image processor and model.
 
 The images are generated here (seeded): PNGs and JPEGs of many sizes and aspect ratios, in every PIL mode the
-decoder expands (RGB, gray, RGBA, palette, palette with transparency, 16-bit RGB, progressive and 4:4:4 JPEG).
-transformers' `AutoImageProcessor` (in this venv, without torchvision, it picks `Qwen2VLImageProcessorPil`:
-Pillow's bicubic) processes each opened with PIL; ckpt-bridge decodes the same file with libpng/libjpeg and
-processes it itself, and `--save-inputs` writes what it built. `image_grid_thw` must be identical and
+decoder expands (RGB, gray, RGBA, LA, bilevel, palette, tRNS colour keys in palette, gray and RGB PNGs, 16-bit
+RGB, progressive and 4:4:4 JPEG),
+and all eight EXIF orientations in JPEG and PNG. transformers' `AutoImageProcessor` (in this venv, without
+torchvision, it picks `Qwen2VLImageProcessorPil`: Pillow's bicubic) is given each file's path, so it loads it as
+for a user (`load_image`: EXIF transpose, convert("RGB")); ckpt-bridge decodes the same file with libpng/libjpeg
+and processes it itself, and `--save-inputs` writes what it built. `image_grid_thw` must be identical and
 `pixel_values` within 0.02 (PNG: exactly equal, since the resampling is Pillow's fixed point bit for bit).
 Then the tiny fixtures' logits with an image prompt, from transformers and from `forward --image`, agree
 within 5e-5, and `verify --image` passes on a Megatron-Bridge checkpoint.
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from PIL import Image
+from PIL import Image, ImageOps
 from safetensors.numpy import load_file, save_file
 from transformers import AutoImageProcessor
 
@@ -75,6 +77,19 @@ def _make_images(folder):
     made.append(path16)
     save("progressive_140x211.jpg", Image.fromarray(_content(rng, 140, 211)), quality=85, progressive=True)
     save("444_100x160.jpg", Image.fromarray(_content(rng, 100, 160)), quality=92, subsampling=0)
+    # tRNS colour keys that occur in the image (PIL keeps them through convert("RGB"); they end up white).
+    g = _content(rng, 52, 81)[..., 1] // 16 * 16
+    save("gray_trns_52x81.png", Image.fromarray(g, "L"), transparency=int(g[0, 0]))
+    c = _content(rng, 81, 52) // 32 * 32
+    save("rgb_trns_81x52.png", Image.fromarray(c), transparency=tuple(int(v) for v in c[0, 0]))
+    la = np.stack([_content(rng, 70, 45)[..., 0], rng.integers(0, 256, (70, 45), dtype=np.uint8)], -1)
+    save("la_70x45.png", Image.fromarray(la, "LA"))
+    save("bilevel_61x37.png", Image.fromarray(_content(rng, 61, 37)).convert("1"))
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        im = Image.fromarray(_content(rng, 48 + 7 * o, 90 - 5 * o))
+        save(f"exif{o}_{48 + 7 * o}x{90 - 5 * o}.{'jpg' if o % 2 else 'png'}", im, exif=exif.tobytes())
     return made
 
 
@@ -127,9 +142,9 @@ def test_pixel_values_match_transformers(images, tmp_path, limits):
     assert type(processor).__name__ == "Qwen2VLImageProcessorPil", "the oracle is the PIL-backend processor"
     orders, worst = set(), 0.0
     for path in paths:
+        ref = processor(images=[path], return_tensors="np")
         with Image.open(path) as im:
-            ref = processor(images=[im], return_tensors="np")
-            size = im.size
+            size = ImageOps.exif_transpose(im).size
         mine = _ours(str(tmp_path), path, pre)
         assert mine["image_grid_thw"].tolist() == ref["image_grid_thw"].tolist(), path
         assert mine["pixel_values"].shape == ref["pixel_values"].shape, path
@@ -175,8 +190,7 @@ def test_forward_image_logits_match_transformers(images, tmp_path, model, cls):
 
     # transformers: its processor's pixel values, the pad repeated grid.prod() / merge² times as Qwen3VLProcessor does.
     processor = AutoImageProcessor.from_pretrained(hf)
-    with Image.open(image) as im:
-        proc = processor(images=[im], return_tensors="pt")
+    proc = processor(images=[image], return_tensors="pt")
     count = int(proc["image_grid_thw"].prod()) // (processor.merge_size ** 2)
     ids = torch.tensor([before + [vs] + [pad] * count + [ve] + after])
     assert built["input_ids"].tolist() == ids.tolist()

@@ -3,10 +3,12 @@
 Run with the interop venv from the repository root:  .venv/bin/python scripts/oracle/make_image_fixtures.py
 
 For each image, reference.safetensors holds
-  <name>.rgb            uint8 [H, W, 3]: the image as transformers sees it (PIL opened, convert_to_rgb: palette
-                        expanded, transparency composited onto white)
+  <name>.rgb            uint8 [H, W, 3]: the file as the processor sees it: `load_image` (EXIF orientation undone,
+                        convert("RGB"): palette expanded, alpha dropped, a tRNS colour key kept) then the
+                        processor's `convert_to_rgb` (keyed pixels composited onto white)
   <name>.pixel_values   float32 [P, 1536] and <name>.image_grid_thw int64 [1, 3]: AutoImageProcessor (the PIL
-                        backend, Qwen2VLImageProcessorPil) with the tiny dense fixture's preprocessor_config.json
+                        backend, Qwen2VLImageProcessorPil) given the file's path, with the tiny dense fixture's
+                        preprocessor_config.json
   <name>.small.*        the same with size {shortest_edge: 4096, longest_edge: 20000} (the max-pixels path)
 README.json records the versions.
 """
@@ -20,6 +22,7 @@ from PIL import Image
 from safetensors.numpy import save_file
 from transformers import AutoImageProcessor
 from transformers.image_transforms import convert_to_rgb
+from transformers.image_utils import load_image
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "Fixtures", "images")
@@ -42,6 +45,9 @@ def main():
     pal = Image.fromarray(content(rng, 40, 170)).quantize(colors=29)
     files["palette.png"] = lambda p: pal.save(p, transparency=3)
     files["gray.jpg"] = lambda p: Image.fromarray(content(rng, 150, 44)[..., 2], "L").save(p, quality=80, progressive=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6   # stored sideways: rotate 90° clockwise to view
+    files["rotated.jpg"] = lambda p: Image.fromarray(content(rng, 50, 90)).save(p, quality=90, exif=exif.tobytes())
 
     base = AutoImageProcessor.from_pretrained(HF)
     small = AutoImageProcessor.from_pretrained(HF, size={"shortest_edge": 4096, "longest_edge": 20000})
@@ -51,12 +57,11 @@ def main():
         path = os.path.join(OUT, name)
         write(path)
         key = name.split(".")[0]
-        with Image.open(path) as im:
-            tensors[f"{key}.rgb"] = convert_to_rgb(im, return_numpy=True).astype(np.uint8)
-            for prefix, proc in [(key, base), (key + ".small", small)]:
-                r = proc(images=[im], return_tensors="np")
-                tensors[f"{prefix}.pixel_values"] = r["pixel_values"].astype(np.float32)
-                tensors[f"{prefix}.image_grid_thw"] = r["image_grid_thw"].astype(np.int64)
+        tensors[f"{key}.rgb"] = convert_to_rgb(load_image(path), return_numpy=True).astype(np.uint8)
+        for prefix, proc in [(key, base), (key + ".small", small)]:
+            r = proc(images=[path], return_tensors="np")
+            tensors[f"{prefix}.pixel_values"] = r["pixel_values"].astype(np.float32)
+            tensors[f"{prefix}.image_grid_thw"] = r["image_grid_thw"].astype(np.int64)
     save_file(tensors, os.path.join(OUT, "reference.safetensors"))
     with open(os.path.join(OUT, "README.json"), "w") as f:
         json.dump({"made_by": "scripts/oracle/make_image_fixtures.py", "transformers": transformers.__version__,

@@ -18,7 +18,7 @@ enum {
     CKPT_IMAGE_NO_MEMORY = 4,
 };
 
-/// A decoded image: 8-bit samples, row-major, `channels` interleaved (3 = RGB, 4 = RGBA straight alpha).
+/// A decoded image: 8-bit RGB samples, row-major, interleaved (`channels` is 3).
 typedef struct {
     uint32_t width;
     uint32_t height;
@@ -29,8 +29,9 @@ typedef struct {
     char message[256];
 } ckpt_image;
 
-/// Decodes a PNG held in memory into RGB, or RGBA when it has an alpha channel or a tRNS chunk
-/// (palettes expanded, gray replicated, 16-bit samples reduced to their high byte, interlacing undone).
+/// Decodes a PNG held in memory into RGB as transformers' processor sees a PNG file (PIL's convert("RGB"),
+/// then convert_to_rgb): palettes expanded, gray replicated, alpha dropped, pixels of a tRNS colour key made
+/// white, 16-bit samples reduced to their high byte, interlacing undone.
 int ckpt_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt_image *out);
 
 /// Decodes a baseline or progressive JPEG held in memory into RGB (gray replicated) with libjpeg's
