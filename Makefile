@@ -6,7 +6,7 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
+APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev libpng-dev libjpeg62-turbo-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
@@ -16,8 +16,8 @@ all: build
 
 # System libraries (found through pkg-config). Installed only when missing.
 deps:
-	@if pkg-config --exists openblas libzstd libxxhash 2>/dev/null; then \
-	  echo "deps: openblas, zstd, xxhash present"; \
+	@if pkg-config --exists openblas libzstd libxxhash libpng libjpeg 2>/dev/null; then \
+	  echo "deps: openblas, zstd, xxhash, png, jpeg present"; \
 	else \
 	  echo "deps: installing $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

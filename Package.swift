@@ -20,10 +20,17 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // System libraries, found through pkg-config (Debian: libxxhash-dev, libzstd-dev, libopenblas-dev).
+        // System libraries, found through pkg-config (Debian: libxxhash-dev, libzstd-dev, libopenblas-dev, libpng-dev,
+        // libjpeg62-turbo-dev).
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        // PNG and JPEG decoding in C, so libpng's and libjpeg's longjmp error paths never cross a Swift frame.
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
+        // Image files → RGB bytes (PNG, JPEG), with typed errors; the image processor itself is in Forward.
+        .target(name: "ImageCodecs", dependencies: ["TensorCore", "CImageCodecs"]),
 
         // CRC-32 with carry-less multiplication (zip checksums run over every byte written).
         .target(name: "CCRC32"),
@@ -46,7 +53,7 @@ let package = Package(
         // The fp32 reference model (OpenBLAS) with independent HF and Megatron weight readers.
         .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "ModelSpec", "COpenBLAS"]),
         // Opening any checkpoint (HF or Megatron) for the forward pass, and its inputs: shared by the CLI and the C ABI.
-        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward"]),
+        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward", "ImageCodecs"]),
         .executableTarget(name: "CkptBridgeCLI", dependencies: [
             "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "ForwardCheckpoint", "Synth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -60,12 +67,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorCore", "CZstd"], path: "Tests/TestSupport"),
         // The fuzz harness bodies (Tests/Fuzz/README.md): driven by libFuzzer through scripts/fuzz.sh, and
         // replayed over the committed crash inputs by FuzzRegressionTests.
-        .target(name: "FuzzTargets", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "Bridge"], path: "Tests/Fuzz/FuzzTargets"),
+        .target(name: "FuzzTargets", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "Bridge", "ImageCodecs"], path: "Tests/Fuzz/FuzzTargets"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
-        .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "ForwardTests", dependencies: ["Forward", "ImageCodecs", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],

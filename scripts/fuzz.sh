@@ -19,7 +19,7 @@ SWIFT=${SWIFT:-swift}
 PY=${PY:-$ROOT/.venv/bin/python}
 OUT=${FUZZ_DIR:-$ROOT/.build/fuzz}
 BIN=$OUT/ckpt-fuzz
-HARNESSES=(safetensors-header safetensors-index json yaml-table run-config pickle zip torch-save dcp-metadata config)
+HARNESSES=(safetensors-header safetensors-index json yaml-table run-config pickle zip torch-save dcp-metadata config image)
 # Inputs past this size are not generated (the largest seeds, DCP .metadata files, are ~70 KB).
 MAX_LEN=${FUZZ_MAX_LEN:-131072}
 
@@ -29,6 +29,7 @@ dict_for() {
     zip|torch-save) echo Tests/Fuzz/Dictionaries/zip.dict ;;
     json|safetensors-header|safetensors-index|config) echo Tests/Fuzz/Dictionaries/json.dict ;;
     yaml-table|run-config) echo Tests/Fuzz/Dictionaries/yaml.dict ;;
+    image) echo Tests/Fuzz/Dictionaries/image.dict ;;
   esac
 }
 
@@ -40,7 +41,7 @@ build() {
   local B
   B=$("$SWIFT" build --scratch-path "$OUT" --show-bin-path)
   local objs=()
-  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 CSystem FuzzTargets; do
+  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 CSystem CImageCodecs ImageCodecs FuzzTargets; do
     while IFS= read -r o; do objs+=("$o"); done < <(find "$B/$m.build" -name '*.o' | sort)
   done
   local inputs=(Tests/Fuzz/Harness/main.swift "${objs[@]}")
@@ -52,8 +53,9 @@ build() {
     -Xcc "-fmodule-map-file=$ROOT/Sources/CXXHash/module.modulemap" -Xcc "-fmodule-map-file=$ROOT/Sources/CZstd/module.modulemap" \
     -Xcc "-fmodule-map-file=$B/CCRC32.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CCRC32/include" \
     -Xcc "-fmodule-map-file=$B/CSystem.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CSystem/include" \
+    -Xcc "-fmodule-map-file=$B/CImageCodecs.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CImageCodecs/include" \
     -Xcc "-fmodule-map-file=$OUT/checkouts/Yams/Sources/CYaml/include/module.modulemap" \
-    "${inputs[@]}" $(pkg-config --libs libzstd libxxhash) -o "$BIN" 2>&1 | grep -v "ld.gold: warning" >&2 || true
+    "${inputs[@]}" $(pkg-config --libs libzstd libxxhash libpng libjpeg) -o "$BIN" 2>&1 | grep -v "ld.gold: warning" >&2 || true
   [[ -x $BIN ]] || { echo "fuzz: linking $BIN failed" >&2; exit 1; }
   echo "fuzz: built $BIN" >&2
 }

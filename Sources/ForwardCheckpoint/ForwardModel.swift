@@ -10,6 +10,8 @@ public struct ForwardModel {
     public var weights: ModelWeights
     /// "HF safetensors", "Megatron torch_dist", …: what was opened, for reports.
     public var kind: String
+    /// The folder holding the checkpoint's config and processor files (preprocessor_config.json), when known.
+    public var companionDirectory: String? = nil
 
     /// - Parameter hfConfig: a folder whose config.json describes the model (for Megatron checkpoints
     ///   without an embedded config).
@@ -22,7 +24,8 @@ public struct ForwardModel {
             // Fine-grained FP8 weights are read dequantized to bf16, the dtype transformers loads them in.
             let tensors = try HFTensors(checkpoint: ckpt, config: try HFConfig(directory: cfgPath))
             return ForwardModel(config: config, weights: HFWeights(store: tensors, config: config),
-                                kind: tensors.quantization == nil ? "HF safetensors" : "HF safetensors (FP8, dequantized to bf16)")
+                                kind: tensors.quantization == nil ? "HF safetensors" : "HF safetensors (FP8, dequantized to bf16)",
+                                companionDirectory: hfConfig ?? ckpt.directory)
         case .torchDist, .legacy:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)
@@ -34,7 +37,8 @@ public struct ForwardModel {
             case let .legacy(c): store = try LegacyMegatronStore(checkpoint: c)
             }
             let weights = try MegatronWeights(store: store, config: config)
-            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)")
+            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)",
+                                companionDirectory: checkpoint.found.companionDirectory)
         case .torchSave:
             throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)
         }

@@ -21,15 +21,20 @@ public struct Verification {
     /// Every input within `maxAbs` and with the same argmax at every position.
     public var passes: Bool { cases.allSatisfy(\.passes) }
 
-    /// Opens both checkpoints and runs every input of `inputs` (or the built-in ones) through both.
+    /// Opens both checkpoints and runs every input of `inputs` (or the built-in ones) through both; `images`
+    /// (PNG/JPEG files) are processed with the HF side's preprocessor_config.json (or `preprocessorConfig`)
+    /// and added to those inputs (or run alone), as `ImageFileInputs.loadInputs` does.
     public static func run(hfDir: String, megatronDir: String, inputs: String?, prefix: String?,
+                           images: [String] = [], preprocessorConfig: String? = nil,
                            options: ForwardOptions, maxAbs: Double) throws -> Verification {
         let hf = try ForwardModel.open(hfDir, hfConfig: nil)
         let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
         let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
         let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
         var cases = [Case]()
-        for (name, input) in try loadInputs(path: inputs, prefix: prefix, config: hf.config) {
+        let prompts = try ImageFileInputs.loadInputs(path: inputs, prefix: prefix, images: images, preprocessorConfig: preprocessorConfig,
+                                                     companionDirectory: hf.companionDirectory, config: hf.config)
+        for (name, input) in prompts {
             let x = try a.run(input), y = try b.run(input)
             let c = try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)
             cases.append(Case(input: name, comparison: c, passes: c.passes(maxAbs: maxAbs)))

@@ -42,6 +42,11 @@ public enum Limits {
 
     /// Patches along time, height or width of one image (`image_grid_thw` in a forward inputs file).
     public static let imageGridSide = 1 << 16
+    /// Pixels of one decoded image file (`--image`): 2²⁷ (PIL refuses above 2·89,478,485); the RGBA buffer
+    /// is then at most 512 MiB.
+    public static let imagePixels = 1 << 27
+    /// Bytes of one image file.
+    public static let imageFileBytes = 1 << 30
 
     // MARK: YAML
 

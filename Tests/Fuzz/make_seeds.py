@@ -180,6 +180,23 @@ def main():
         for proto in range(6):
             c.add("pickle", pickle.dumps(v, protocol=proto))
 
+    # Images: the fixtures' PNGs and JPEGs, and small ones in every layout the decoder expands.
+    for suffix in (".png", ".jpg"):
+        for p in files(roots, suffix):
+            c.add("image", p.read_bytes())
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8))
+    variants = [(rgb, "PNG", {}), (rgb.convert("L"), "PNG", {}), (rgb.convert("RGBA"), "PNG", {}),
+                (rgb.convert("LA"), "PNG", {}), (rgb.quantize(7), "PNG", {"transparency": 2}),
+                (rgb.convert("1"), "PNG", {}), (rgb, "JPEG", {"quality": 80}), (rgb, "JPEG", {"progressive": True}),
+                (rgb.convert("L"), "JPEG", {}), (rgb, "JPEG", {"subsampling": 0}), (rgb.convert("CMYK"), "JPEG", {})]
+    for im, fmt, kw in variants:
+        buf = io.BytesIO()
+        im.save(buf, fmt, **kw)
+        c.add("image", buf.getvalue())
+
     for t, n in sorted(c.counts.items()):
         print(f"seeds: {t}: {n}")
 

@@ -50,6 +50,7 @@ final class FuzzHarnessSeedTests: XCTestCase {
             ("dcp-metadata", "lora/tp2_adapter/iter_0000000/.metadata"), ("pickle", "lora/tp2_adapter/iter_0000000/.metadata"),
             ("zip", "lora/tp1_adapter/iter_0000000/common.pt"), ("torch-save", "lora/tp1_adapter/iter_0000000/common.pt"),
             ("torch-save", "lora/tp1_adapter/iter_0000000/train_state.pt"),
+            ("image", "images/photo.jpg"), ("image", "images/alpha.png"), ("image", "images/palette.png"), ("image", "images/gray.jpg"),
         ]
         for (name, relative) in cases {
             let target = try XCTUnwrap(FuzzTargets.named(name))

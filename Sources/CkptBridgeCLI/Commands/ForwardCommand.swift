@@ -19,8 +19,16 @@ struct ForwardCommand: ParsableCommand {
         (F32 [P, C·T·patch²]) and image_grid_thw (I64 [n,3]), as the transformers processor makes them. \
         The output holds logits (F32 [1,S,V]).
 
-        Example:
+        --image runs real PNG or JPEG images through Qwen3-VL's image processor (transformers' \
+        Qwen2VLImageProcessor with its PIL backend: smart resize, Pillow-exact bicubic, rescale, \
+        normalize, patches) with the checkpoint's preprocessor_config.json. Each image becomes \
+        <|vision_start|> <|image_pad|>×(merged patches) <|vision_end|>: in place of each <|image_pad|> \
+        id of --inputs, or before its ids (or alone, without --inputs). --save-inputs writes the \
+        prompt as built (input_ids, pixel_values, image_grid_thw) for another runtime.
+
+        Examples:
           ckpt-bridge forward ./megatron --inputs prompt.safetensors --out logits.safetensors
+          ckpt-bridge forward ./hf --image cat.jpg --inputs ids.safetensors --out logits.safetensors --save-inputs built.safetensors
         """
     )
 
@@ -32,14 +40,19 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "HF folder with config.json, for Megatron checkpoints that carry none.", completion: .directory)
     var hfConfig: String?
     @OptionGroup var iteration: IterationOption
+    @OptionGroup(title: "Images") var image: ImageOptions
+    @Option(help: "Also write the inputs as run (input_ids, pixel_values, image_grid_thw) to this safetensors file.",
+            completion: .file(extensions: ["safetensors"]))
+    var saveInputs: String?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let model = try ForwardModel.open(try iteration.resolveIfMegatron(checkpoint), hfConfig: hfConfig)
-            let all = try loadInputs(path: pass.inputs, prefix: pass.prefix, config: model.config)
+            let all = try image.inputs(pass, model: model)
             let (_, input) = all[0]
+            if let saveInputs { try input.save(to: saveInputs) }
             let forward = Qwen3VLForward(config: model.config, weights: model.weights,
                                          options: pass.options)
             let t0 = Date()

@@ -18,9 +18,13 @@ struct VerifyCommand: ParsableCommand {
         position. Exit status 0 when every input is within --max-abs and every argmax agrees, 1 when not, \
         2 on error.
 
-        Example:
+        --image FILE (PNG or JPEG, repeatable) adds real images, processed with the HF folder's \
+        preprocessor_config.json, to --inputs (or runs them alone); see `forward --help`.
+
+        Examples:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
           ckpt-bridge verify ./hf ./training-run --iteration 3      (one save of a training run)
+          ckpt-bridge verify ./hf ./megatron --image photo.png
         """
     )
 
@@ -29,6 +33,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The Megatron checkpoint (torch_dist or legacy), or another HF checkpoint.", completion: .directory)
     var megatronDir: String
     @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
+    @OptionGroup(title: "Images") var image: ImageOptions
     @Option(help: "Largest allowed absolute logit difference.")
     var maxAbs: Double = 5e-5
     @Flag(help: "Print JSON.")
@@ -41,6 +46,7 @@ struct VerifyCommand: ParsableCommand {
         try runReportingErrors(verbose: global.verbose) {
             let v = try Verification.run(hfDir: hfDir, megatronDir: try iteration.resolveIfMegatron(megatronDir),
                                          inputs: pass.inputs, prefix: pass.prefix,
+                                         images: image.images, preprocessorConfig: image.preprocessorConfig,
                                          options: pass.options, maxAbs: maxAbs)
             ok = v.passes
             if json {

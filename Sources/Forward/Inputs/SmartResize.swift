@@ -1,0 +1,31 @@
+import Foundation
+
+/// Qwen2-VL's `smart_resize`: the size an image is resized to so both sides are multiples of `factor`
+/// (patch·merge), the pixel count lies in [minPixels, maxPixels] and the aspect ratio is kept as closely
+/// as possible. Python's `round` rounds halves to even; the float expressions are evaluated in the same
+/// order as transformers', so the result is the same integer pair.
+public enum SmartResize {
+    public static func size(height: Int, width: Int, factor: Int, minPixels: Int, maxPixels: Int) throws -> (height: Int, width: Int) {
+        guard height > 0, width > 0, factor > 0 else {
+            throw ForwardError(.input, "image size \(height)×\(width) cannot be resized")
+        }
+        let ratio = Double(max(height, width)) / Double(min(height, width))
+        guard ratio <= 200 else {
+            throw ForwardError(.input, "the image's aspect ratio is \(String(format: "%.1f", ratio)), above the processor's limit of 200",
+                               hint: "crop the image")
+        }
+        let h = Double(height), w = Double(width), f = Double(factor)
+        var hBar = Int((h / f).rounded(.toNearestOrEven)) * factor
+        var wBar = Int((w / f).rounded(.toNearestOrEven)) * factor
+        if hBar * wBar > maxPixels {
+            let beta = (Double(height * width) / Double(maxPixels)).squareRoot()
+            hBar = max(factor, Int((h / beta / f).rounded(.down)) * factor)
+            wBar = max(factor, Int((w / beta / f).rounded(.down)) * factor)
+        } else if hBar * wBar < minPixels {
+            let beta = (Double(minPixels) / Double(height * width)).squareRoot()
+            hBar = Int((h * beta / f).rounded(.up)) * factor
+            wBar = Int((w * beta / f).rounded(.up)) * factor
+        }
+        return (hBar, wBar)
+    }
+}
