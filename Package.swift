@@ -46,7 +46,7 @@ let package = Package(
         // Qwen2-style byte-level BPE tokenizers (tokenizer.json) and the Qwen3-VL chat format: encode, decode.
         .target(name: "Tokenizer", dependencies: ["TensorCore"]),
         // Opening any checkpoint (HF or Megatron) for the forward pass, and its inputs: shared by the CLI and the C ABI.
-        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward"]),
+        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward", "Tokenizer"]),
         .executableTarget(name: "CkptBridgeCLI", dependencies: [
             "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "Tokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -10,6 +10,9 @@ public struct ForwardModel {
     public var weights: ModelWeights
     /// "HF safetensors", "Megatron torch_dist", …: what was opened, for reports.
     public var kind: String
+    /// Where the checkpoint's tokenizer files would be: the HF folder, or the `hf_config/` that `import`
+    /// writes into a Megatron checkpoint's iteration folder.
+    public var tokenizerDirectory: String
 
     /// - Parameter hfConfig: a folder whose config.json describes the model (for Megatron checkpoints
     ///   without an embedded config).
@@ -19,12 +22,14 @@ public struct ForwardModel {
             let ckpt = try SafeTensorsCheckpoint(path: path)
             let cfgPath = FileSystem.join(hfConfig ?? ckpt.directory, "config.json")
             let config = try ModelConfig(configPath: cfgPath)
-            return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors")
+            return ForwardModel(config: config, weights: HFWeights(checkpoint: ckpt, config: config), kind: "HF safetensors",
+                                tokenizerDirectory: ckpt.directory)
         case .torchDist, .legacy:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)
             let weights = try MegatronWeights(store: try checkpoint.storageView(), config: config)
-            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)")
+            return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)",
+                                tokenizerDirectory: FileSystem.join(checkpoint.iterationDirectory, "hf_config"))
         case .torchSave:
             throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)
         }

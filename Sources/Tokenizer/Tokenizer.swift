@@ -64,8 +64,9 @@ public struct Tokenizer {
         return ids
     }
 
-    /// The text of `ids`. Throws for an id that is no token (tokenizers would skip it silently).
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
+    /// The text of `ids`. Throws for an id that is no token, unless `skipUnknown` (then it is left out, as
+    /// tokenizers does: a model's padded vocabulary rows have no token).
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false, skipUnknown: Bool = false) throws -> String {
         let special = Set(addedVocabulary.tokens.filter(\.special).map(\.id))
         let added = Set(addedVocabulary.tokens.map(\.id))
         var out = ""
@@ -76,6 +77,7 @@ public struct Tokenizer {
         }
         for id in ids {
             guard let token = token(of: id) else {
+                if skipUnknown { continue }
                 throw TokenizerError(.input, "token id \(id) is not in the vocabulary (0..<\(idCount))", file: path)
             }
             if added.contains(id) {

@@ -61,3 +61,26 @@ final class TokenizerOracleTests: XCTestCase {
         XCTAssertThrowsError(try tok.decode([-1]))
     }
 }
+
+/// The chat format against transformers: cases.json's chat prompts were rendered by Qwen3VLProcessor's
+/// apply_chat_template and expanded and encoded by the processor itself for images of several sizes.
+final class ChatPromptOracleTests: XCTestCase {
+    func testChatPromptsEqualTheProcessor() throws {
+        let folder = TokenizerOracleTests.folder
+        let tok = try Tokenizer(path: folder)
+        let config = try TokenizerConfig(path: folder)
+        XCTAssertEqual(config.eosToken, "<|im_end|>")
+        try ChatPrompt.checkSupported(by: tok, config: config, images: true)
+        let cases = try XCTUnwrap(try JSONParser.parse(try readWholeFile(FileSystem.join(folder, "cases.json")))["chat"]?.arrayValue)
+        XCTAssertGreaterThanOrEqual(cases.count, 5)
+        for c in cases {
+            let grids = try XCTUnwrap(c["image_grid_thw"]?.arrayValue).map { $0.arrayValue!.compactMap(\.intValue) }
+            let text = try XCTUnwrap(c["text"]?.stringValue)
+            let items = grids.map { ChatPrompt.Item.image(tokens: ChatPrompt.imageTokens(gridTHW: $0, mergeSize: 2)) } + (text.isEmpty ? [] : [.text(text)])
+            let prompt = ChatPrompt(system: c["system"]?.stringValue, items: items)
+            let expected = try XCTUnwrap(c["ids"]?.arrayValue).compactMap(\.intValue)
+            XCTAssertEqual(tok.encode(prompt.render()), expected, "chat prompt \(text)")
+            XCTAssertEqual(try tok.decode(expected), prompt.render())
+        }
+    }
+}
