@@ -51,3 +51,16 @@ def test_generate_equals_transformers(out, model, cls, flags):
             assert got["generated_ids"] == expected, (ckpt, text)
             assert got["text"] == tok.decode(expected, skip_special_tokens=True)
             assert all(s["top"][0]["id"] == s["token"] and len(s["top"]) == 5 for s in got["steps"])
+
+
+def test_verify_prompt_and_generate(out):
+    hf = with_tokenizer("qwen3_vl_moe_tiny", out / "hf")
+    meg = out / "megatron"
+    cli("import", hf, meg, "--tp", "2", "--ep", "2", "--vision-layout", "hf")
+    got = json.loads(cli("verify", hf, meg, "--prompt", "Describe a sunset.", "--generate", 8, "--json").stdout)
+    assert got["pass"] and got["generate"]["agree"] and len(got["generate"]["hf_ids"]) == 8
+    assert got["generate"]["hf_ids"] == got["generate"]["megatron_ids"]
+    tok = transformers.AutoTokenizer.from_pretrained(str(hf))
+    ids = tok.apply_chat_template([{"role": "user", "content": "Describe a sunset."}], add_generation_prompt=True,
+                                  tokenize=True, return_dict=False)
+    assert got["inputs"][0]["tokens"] == len(ids)
