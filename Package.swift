@@ -52,10 +52,12 @@ let package = Package(
         .target(name: "Synth", dependencies: ["TensorCore", "SafeTensors", "Bridge"]),
         // The fp32 reference model (OpenBLAS) with independent HF and Megatron weight readers.
         .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "ModelSpec", "COpenBLAS"]),
+        // Qwen2-style byte-level BPE tokenizers (tokenizer.json) and the Qwen3-VL chat format: encode, decode.
+        .target(name: "Tokenizer", dependencies: ["TensorCore"]),
         // Opening any checkpoint (HF or Megatron) for the forward pass, and its inputs: shared by the CLI and the C ABI.
-        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward", "ImageCodecs"]),
+        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward", "ImageCodecs", "Tokenizer"]),
         .executableTarget(name: "CkptBridgeCLI", dependencies: [
-            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "ForwardCheckpoint", "Synth",
+            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "Tokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The C ABI (libCheckpointBridgeC.so): JSON requests and results, progress and cancellation; the header is
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "ForwardTests", dependencies: ["Forward", "ImageCodecs", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorCore", "TestSupport"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],

@@ -28,17 +28,25 @@ public enum ImageFileInputs {
         }
     }
 
-    /// `loadInputs`, with images: each prompt from `--inputs` (or an empty prompt without it) gets the
-    /// images, expanded in place of its `<|image_pad|>` tokens or put before its ids (`ImageInput.combine`).
-    public static func loadInputs(path: String?, prefix: String?, images: [String], preprocessorConfig: String?,
-                                  companionDirectory: String?, config: ModelConfig) throws -> [(name: String, inputs: ForwardInputs)] {
-        guard !images.isEmpty else { return try ForwardCheckpoint.loadInputs(path: path, prefix: prefix, config: config) }
+    /// Image files processed for a model with `config`, with `preprocessorConfig` or the one in
+    /// `companionDirectory`: the rows of pixel_values and the grid of each, in order.
+    public static func process(_ images: [String], preprocessorConfig: String?, companionDirectory: String?,
+                               config: ModelConfig) throws -> [(pixelValues: [Float], gridTHW: [Int])] {
+        guard !images.isEmpty else { return [] }
         guard let vision = config.vision else {
             throw BridgeError(.request, "--image needs a model with a vision tower; this config has no vision_config")
         }
         let processor = try ImageProcessor(config: try processorConfig(explicit: preprocessorConfig, companionDirectory: companionDirectory),
                                            vision: vision)
-        let processed = try process(images, processor: processor)
+        return try process(images, processor: processor)
+    }
+
+    /// `loadInputs`, with images: each prompt from `--inputs` (or an empty prompt without it) gets the
+    /// images, expanded in place of its `<|image_pad|>` tokens or put before its ids (`ImageInput.combine`).
+    public static func loadInputs(path: String?, prefix: String?, images: [String], preprocessorConfig: String?,
+                                  companionDirectory: String?, config: ModelConfig) throws -> [(name: String, inputs: ForwardInputs)] {
+        guard !images.isEmpty else { return try ForwardCheckpoint.loadInputs(path: path, prefix: prefix, config: config) }
+        let processed = try process(images, preprocessorConfig: preprocessorConfig, companionDirectory: companionDirectory, config: config)
         let prompts = try path.map { try ForwardCheckpoint.loadInputs(path: $0, prefix: prefix, config: config) } ?? [("image", ForwardInputs(inputIds: []))]
         return try prompts.map { name, prompt in
             guard prompt.pixelValues == nil else {

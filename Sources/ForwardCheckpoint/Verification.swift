@@ -17,29 +17,60 @@ public struct Verification {
     public var megatronKind: String
     public var maxAbs: Double
     public var cases: [Case]
+    /// With a prompt and a token count: both sides' greedy continuations.
+    public var generation: GenerationComparison?
 
-    /// Every input within `maxAbs` and with the same argmax at every position.
-    public var passes: Bool { cases.allSatisfy(\.passes) }
+    /// Both sides' greedy continuations of the same prompt, decoded with its tokenizer.
+    public struct GenerationComparison {
+        public var hf: [Int]
+        public var megatron: [Int]
+        public var hfText: String
+        public var megatronText: String
+        /// Token for token the same.
+        public var agree: Bool { hf == megatron }
+        /// The first step at which they differ (the shorter length when one is a prefix of the other).
+        public var firstDifference: Int? {
+            agree ? nil : zip(hf, megatron).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(hf.count, megatron.count)
+        }
+    }
+
+    /// Every input within `maxAbs` and with the same argmax at every position, and the continuations (if
+    /// generated) the same.
+    public var passes: Bool { cases.allSatisfy(\.passes) && (generation?.agree ?? true) }
 
     /// Opens both checkpoints and runs every input of `inputs` (or the built-in ones) through both; `images`
     /// (PNG/JPEG files) are processed with the HF side's preprocessor_config.json (or `preprocessorConfig`)
-    /// and added to those inputs (or run alone), as `ImageFileInputs.loadInputs` does.
+    /// and added to those inputs (or run alone), as `ImageFileInputs.loadInputs` does. With `prompt`, the
+    /// prompt (tokenized with the HF side's tokenizer, or `tokenizer`, images before its text) is the one
+    /// input instead, and `generate` tokens are decoded greedily on both sides and compared.
     public static func run(hfDir: String, megatronDir: String, inputs: String?, prefix: String?,
                            images: [String] = [], preprocessorConfig: String? = nil,
+                           prompt: PromptRequest? = nil, tokenizer: String? = nil, generate: Int? = nil,
                            options: ForwardOptions, maxAbs: Double) throws -> Verification {
         let hf = try ForwardModel.open(hfDir, hfConfig: nil)
         let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
         let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
         let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
+        let prepared = try prompt.map {
+            try PreparedPrompt($0, for: hf, images: images, preprocessorConfig: preprocessorConfig, tokenizerDirectory: tokenizer)
+        }
+        let prompts = try prepared.map { [("prompt", $0.inputs)] }
+            ?? ImageFileInputs.loadInputs(path: inputs, prefix: prefix, images: images, preprocessorConfig: preprocessorConfig,
+                                          companionDirectory: hf.companionDirectory, config: hf.config)
         var cases = [Case]()
-        let prompts = try ImageFileInputs.loadInputs(path: inputs, prefix: prefix, images: images, preprocessorConfig: preprocessorConfig,
-                                                     companionDirectory: hf.companionDirectory, config: hf.config)
         for (name, input) in prompts {
             let x = try a.run(input), y = try b.run(input)
             let c = try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)
             cases.append(Case(input: name, comparison: c, passes: c.passes(maxAbs: maxAbs)))
         }
-        return Verification(hfKind: hf.kind, megatronKind: meg.kind, maxAbs: maxAbs, cases: cases)
+        var generation: GenerationComparison?
+        if let prepared, let n = generate {
+            let x = try a.generate(prepared.inputs, maxNewTokens: n, stopTokens: prepared.stopTokens).tokens
+            let y = try b.generate(prepared.inputs, maxNewTokens: n, stopTokens: prepared.stopTokens).tokens
+            let text = { (ids: [Int]) in try prepared.tokenizer.decode(ids, skipSpecialTokens: true, skipUnknown: true) }
+            generation = GenerationComparison(hf: x, megatron: y, hfText: try text(x), megatronText: try text(y))
+        }
+        return Verification(hfKind: hf.kind, megatronKind: meg.kind, maxAbs: maxAbs, cases: cases, generation: generation)
     }
 
     /// `verify --json`.
@@ -50,6 +81,10 @@ public struct Verification {
                      return .object([("input", .string(k.input)), ("tokens", .int(c.positions)), ("max_abs", .number("\(c.maxAbsDiff)")),
                                      ("mean_abs", .number("\(c.meanAbsDiff)")), ("cosine", .number("\(c.cosine)")), ("nmse", .number("\(c.nmse)")),
                                      ("argmax_agreement", .int(c.argmaxAgreement)), ("pass", .bool(k.passes))])
-                 }))])
+                 })),
+                 ("generate", generation.map { g in
+                     .object([("hf_ids", .ints(g.hf)), ("megatron_ids", .ints(g.megatron)), ("hf_text", .string(g.hfText)),
+                              ("megatron_text", .string(g.megatronText)), ("agree", .bool(g.agree))])
+                 } ?? .null)])
     }
 }

@@ -17,7 +17,8 @@ struct ForwardCommand: ParsableCommand {
 
         The inputs file is safetensors with input_ids (I64 [1,S]) and optionally pixel_values \
         (F32 [P, C·T·patch²]) and image_grid_thw (I64 [n,3]), as the transformers processor makes them. \
-        The output holds logits (F32 [1,S,V]).
+        The output holds logits (F32 [1,S,V]). Or --prompt TEXT: a real prompt, written as one user turn of \
+        the Qwen3-VL chat format (--raw: as it is) and tokenized with the checkpoint's tokenizer.
 
         --image runs real PNG or JPEG images through Qwen3-VL's image processor (transformers' \
         Qwen2VLImageProcessor with its PIL backend: smart resize, Pillow-exact bicubic, rescale, \
@@ -29,12 +30,14 @@ struct ForwardCommand: ParsableCommand {
         Examples:
           ckpt-bridge forward ./megatron --inputs prompt.safetensors --out logits.safetensors
           ckpt-bridge forward ./hf --image cat.jpg --inputs ids.safetensors --out logits.safetensors --save-inputs built.safetensors
+          ckpt-bridge forward ./hf --prompt "What is a tensor?" --out logits.safetensors
         """
     )
 
     @Argument(help: "The checkpoint (HF folder, torch_dist or legacy folder).", completion: .directory)
     var checkpoint: String
     @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
+    @OptionGroup(title: "Prompt") var prompt: PromptOptions
     @Option(help: "Where to write the logits (safetensors).", completion: .file(extensions: ["safetensors"]))
     var out: String
     @Option(help: "HF folder with config.json, for Megatron checkpoints that carry none.", completion: .directory)
@@ -46,12 +49,15 @@ struct ForwardCommand: ParsableCommand {
     var saveInputs: String?
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
+    }
+
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let model = try ForwardModel.open(try iteration.resolveIfMegatron(checkpoint), hfConfig: hfConfig)
-            let all = try image.inputs(pass, model: model)
-            let (_, input) = all[0]
+            let input = try prompt.prepare(for: model, images: image)?.inputs ?? image.inputs(pass, model: model)[0].inputs
             if let saveInputs { try input.save(to: saveInputs) }
             let forward = Qwen3VLForward(config: model.config, weights: model.weights,
                                          options: pass.options)

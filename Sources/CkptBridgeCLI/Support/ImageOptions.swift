@@ -6,7 +6,7 @@ import ForwardCheckpoint
 /// Qwen3-VL's image processor, put into the prompt as `<|vision_start|><|image_pad|>…<|vision_end|>`.
 struct ImageOptions: ParsableArguments {
     @Option(name: .customLong("image"), parsing: .singleValue,
-            help: "A PNG or JPEG image for the prompt (repeatable). Expanded in place of each <|image_pad|> id of --inputs, or put before its ids.",
+            help: "A PNG or JPEG image for the prompt (repeatable). Expanded in place of each <|image_pad|> id of --inputs, or put before its ids (or before the text of --prompt).",
             completion: .file(extensions: ["png", "jpg", "jpeg"]))
     var images: [String] = []
     @Option(help: "The image processor's preprocessor_config.json (default: the one beside the checkpoint's config.json).",

@@ -42,12 +42,19 @@ public final class Qwen3VLForward {
 
     /// OpenBLAS's thread count is process-wide and its thread pool is shared: one forward pass at a time
     /// per process (each one already uses every core).
-    private static let lock = NSLock()
+    static let lock = NSLock()
 
     /// Runs the model; when `trace` is given, records intermediates into it (see `ForwardTrace`).
     public func run(_ inputs: ForwardInputs, trace: ForwardTrace? = nil) throws -> ForwardOutput {
         Self.lock.lock()
         defer { Self.lock.unlock() }
+        return try runLocked(inputs, trace: trace, cache: nil).output
+    }
+
+    /// The forward pass (the caller holds `lock`). With a cache, only the last position's logits are
+    /// computed (the next token's), and `nextPosition` is the rotary position the first generated token
+    /// takes: max(prompt positions) + 1, as transformers' `rope_deltas` give it.
+    func runLocked(_ inputs: ForwardInputs, trace: ForwardTrace?, cache: KVCache?) throws -> (output: ForwardOutput, nextPosition: Int) {
         let threads = options.threads ?? ProcessInfo.processInfo.activeProcessorCount
         BLAS.setThreads(threads)
         let t = config.text, h = t.hiddenSize, vocab = t.vocabSize
@@ -89,14 +96,20 @@ public final class Qwen3VLForward {
         trace.record("text.rope_cos", [1, s, t.headDim], rotary.cos)
         trace.record("text.rope_sin", [1, s, t.headDim], rotary.sin)
         let decoder = TextDecoder(config: t, weights: weights)
-        let final = try decoder.forward(hidden, rows: s, rotary: rotary, imageRows: imageRows, deepstack: deepstack, trace: trace)
+        let final = try decoder.forward(hidden, rows: s, rotary: rotary, imageRows: imageRows, deepstack: deepstack, trace: trace,
+                                        cache: cache)
+        let next = (positions.positions.joined().max() ?? -1) + 1
+        if cache != nil {
+            let last = Array(final[((s - 1) * h)...])
+            return (ForwardOutput(logits: try project(last, rows: 1), sequenceLength: 1, vocabSize: vocab), next)
+        }
         let lg = try project(final, rows: s)
-        return ForwardOutput(logits: lg, sequenceLength: s, vocabSize: vocab)
+        return (ForwardOutput(logits: lg, sequenceLength: s, vocabSize: vocab), next)
     }
 
     /// `hidden · Wᵀ` over the true vocabulary, the output projection streamed in row chunks like every other
     /// linear layer (`StreamedLinear`), with the forward pass's own chunk size.
-    private func project(_ hidden: [Float], rows s: Int) throws -> [Float] {
+    func project(_ hidden: [Float], rows s: Int) throws -> [Float] {
         let h = config.text.hiddenSize, vocab = config.text.vocabSize
         let weights = self.weights
         let output = MatrixRows(rows: vocab, cols: h) { range, dest in try weights.outputRows(range, into: dest) }

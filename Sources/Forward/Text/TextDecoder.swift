@@ -8,9 +8,11 @@ struct TextDecoder {
     /// - Parameters:
     ///   - hidden: input embeddings [S, H] (image rows already replaced by the merger output).
     ///   - deepstack: per DeepStack level, [imageRows.count, H].
+    ///   - cache: when given, each layer's keys and values are appended to it and the rows attend over all
+    ///     cached rows (generation).
     /// - Returns: the final-normed hidden states [S, H].
     func forward(_ hidden: [Float], rows s: Int, rotary: TextRotary, imageRows: [Int], deepstack: [[Float]],
-                 trace: ForwardTrace?) throws -> [Float] {
+                 trace: ForwardTrace?, cache: KVCache? = nil) throws -> [Float] {
         let h = config.hiddenSize
         var x = hidden
         for l in 0..<config.numLayers {
@@ -18,7 +20,8 @@ struct TextDecoder {
             trace.record(key + ".input", [1, s, h], x)
             let w = try weights.decoderLayer(l)
             let attn = try TextAttention.forward(Norms.rms(x, width: h, weight: w.inputNorm, eps: config.rmsNormEps),
-                                                 rows: s, layer: w, rotary: rotary, config: config)
+                                                 rows: s, layer: w, rotary: rotary, config: config,
+                                                 cache: cache, index: l)
             trace.record(key + ".attn_output", [1, s, h], attn)
             for i in x.indices { x[i] += attn[i] }
             let normed = Norms.rms(x, width: h, weight: w.postAttentionNorm, eps: config.rmsNormEps)
