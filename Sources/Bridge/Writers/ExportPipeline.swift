@@ -12,22 +12,34 @@ public enum ExportPipeline {
 
     public static func run(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, to path: String,
                            overwrite: Bool, executor: WriteExecutor) throws {
-        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite,
-                                            inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
-                                            replaceable: OutputKinds.huggingFaceCheckpoint)
+        try output(plan, hfConfig: hfConfig, configDirectory: configDirectory, executor: executor).write(to: path, overwrite: overwrite)
+    }
+
+    /// What the export writes: the safetensors shards with their planned sizes, and the rest (the index,
+    /// config.json, the tokenizer / processor files).
+    public static func output(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, executor: WriteExecutor) throws -> ConversionOutput {
         let items = try plan.hfTensors.map { t in
             SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: try plan.hfSource(t))
         }
         let shards = try SafeTensorsWriter.plan(items, maxShardSize: plan.request.maxShardSize)
-        try SafeTensorsWriter.write(shards, into: out.tempPath, executor: executor)
         var config = hfConfig.json
         if let d = plan.request.dtype { config = HFConfigWriter.settingDType(config, to: d) }
-        try writeWholeFile(out.path("config.json"), Array((JSONWriter.write(config) + "\n").utf8))
-        if let dir = configDirectory {
-            for f in companionFiles where FileSystem.isFile(FileSystem.join(dir, f)) {
-                try FileSystem.copyFile(FileSystem.join(dir, f), out.path(f))
-            }
-        }
-        try out.commit()
+        let configBytes = Array((JSONWriter.write(config) + "\n").utf8)
+        return ConversionOutput(
+            conversion: .exportToHuggingFace,
+            inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
+            dataFiles: shards.map { ConversionOutput.DataFile(path: $0.fileName, size: $0.fileSize) },
+            writeData: { paths, root in
+                try SafeTensorsWriter.writeShards(shards.filter { paths.contains($0.fileName) }, into: root, executor: executor)
+            },
+            writeRest: { root in
+                try SafeTensorsWriter.writeIndex(shards, into: root)
+                try writeWholeFile(FileSystem.join(root, "config.json"), configBytes)
+                if let dir = configDirectory {
+                    for f in companionFiles where FileSystem.isFile(FileSystem.join(dir, f)) {
+                        try FileSystem.copyFile(FileSystem.join(dir, f), FileSystem.join(root, f))
+                    }
+                }
+            })
     }
 }

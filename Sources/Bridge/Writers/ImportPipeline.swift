@@ -13,21 +13,47 @@ import TorchFormats
 ///         hf_config/config.json …                                  (the original HF config, for export)
 public enum ImportPipeline {
     public static func run(_ plan: ImportPlan, to path: String, overwrite: Bool, executor: WriteExecutor) throws {
-        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite, inputs: [plan.source.path],
-                                            replaceable: OutputKinds.megatronCheckpoint)
+        try output(plan, executor: executor).write(to: path, overwrite: overwrite)
+    }
+
+    /// What the import writes: the data files (`__R_0.distcp`, or `mp_rank_*/model_optim_rng.pt`) with their
+    /// planned sizes, and the rest (metadata.json, common.pt, .metadata, run_config.yaml, hf_config/, tracker).
+    public static func output(_ plan: ImportPlan, executor: WriteExecutor) throws -> ConversionOutput {
         let iteration: CheckpointIteration = plan.request.iteration == 0 ? .release : .number(plan.request.iteration)
-        let dir = out.path(iteration.folderName)
-        try FileSystem.makeDirectory(dir)
+        let folder = iteration.folderName
         let sources = try (0..<plan.parameters.count).map { try plan.parameterSource($0) }
+        let data: IterationData
         switch plan.request.format {
-        case .torchDist: try writeTorchDist(plan, sources: sources, into: dir, executor: executor)
-        case .legacy: try writeLegacy(plan, sources: sources, into: dir, executor: executor)
+        case .torchDist: data = try torchDist(plan, sources: sources, executor: executor)
+        case .legacy: data = try legacy(plan, sources: sources, executor: executor)
         }
-        try writeWholeFile(FileSystem.join(dir, "run_config.yaml"),
-                           Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8))
-        try embedHFConfig(from: plan.source.path, into: FileSystem.join(dir, HFConfigRecovery.embeddedFolder))
-        try MegatronCheckpointRoot.writeTracker(root: out.tempPath, iteration: iteration)
-        try out.commit()
+        let runConfig = Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8)
+        let hfPath = plan.source.path
+        return ConversionOutput(
+            conversion: .importToMegatron, inputs: [hfPath],
+            dataFiles: data.files.map { ConversionOutput.DataFile(path: FileSystem.join(folder, $0.path), size: $0.size) },
+            writeData: { paths, root in
+                let dir = FileSystem.join(root, folder)
+                try FileSystem.makeDirectory(dir)
+                let prefix = folder + "/"
+                try data.write(Set(paths.compactMap { $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : nil }), dir)
+            },
+            writeRest: { root in
+                let dir = FileSystem.join(root, folder)
+                try FileSystem.makeDirectory(dir)
+                try data.writeRest(dir)
+                try writeWholeFile(FileSystem.join(dir, "run_config.yaml"), runConfig)
+                try embedHFConfig(from: hfPath, into: FileSystem.join(dir, HFConfigRecovery.embeddedFolder))
+                try MegatronCheckpointRoot.writeTracker(root: root, iteration: iteration)
+            })
+    }
+
+    /// The data files of one iteration folder (paths relative to it) and the writers of them and of the
+    /// folder's other files.
+    struct IterationData {
+        var files: [ConversionOutput.DataFile]
+        var write: (Set<String>, String) throws -> Void
+        var writeRest: (String) throws -> Void
     }
 
     /// The dtype most parameters have (Megatron's params_dtype).
@@ -37,7 +63,7 @@ public enum ImportPipeline {
         return count.max { $0.value < $1.value }?.key ?? .f32
     }
 
-    private static func writeTorchDist(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {
+    private static func torchDist(_ plan: ImportPlan, sources: [ComposedTensor], executor: WriteExecutor) throws -> IterationData {
         var files = [Int: TorchDistWritePlan.FilePlan]()
         func file(_ rank: Int) -> TorchDistWritePlan.FilePlan {
             files[rank] ?? TorchDistWritePlan.FilePlan(name: TorchDistWritePlan.fileName(rank: rank))
@@ -61,10 +87,18 @@ public enum ImportPipeline {
         let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
         let common = MegatronArgs.commonState(context: plan.context, layout: plan.request.layout,
                                               dtype: dominantDType(plan), iteration: plan.request.iteration)
-        _ = try TorchDistWriter.writeFolder(wp, into: dir, commonState: common, executor: executor)
+        let layout = try TorchDistWriter.layout(wp)
+        return IterationData(
+            files: layout.dataFiles.map { ConversionOutput.DataFile(path: $0.name, size: $0.size) },
+            write: { names, dir in try TorchDistWriter.writeDataFiles(layout, only: names, into: dir, executor: executor) },
+            writeRest: { dir in
+                try MegatronFiles.writeMetadataJSON(directory: dir)
+                try MegatronFiles.writeCommonPT(common, directory: dir)
+                try TorchDistWriter.writeMetadata(layout, into: dir)
+            })
     }
 
-    private static func writeLegacy(_ plan: ImportPlan, sources: [ComposedTensor], into dir: String, executor: WriteExecutor) throws {
+    private static func legacy(_ plan: ImportPlan, sources: [ComposedTensor], executor: WriteExecutor) throws -> IterationData {
         let l = plan.request.layout
         let c = plan.context
         guard l.etp == l.tp || l.etp == 1 else {
@@ -77,6 +111,7 @@ public enum ImportPipeline {
             o.state = .dict(items)
             args = .object(o)
         }
+        var files = [(path: String, save: TorchSavePlan)]()
         for pp in 0..<l.pp {
             for ep in 0..<l.ep {
                 for tp in 0..<l.tp {
@@ -92,13 +127,22 @@ public enum ImportPipeline {
                         model.append((try x.rule.megatron.render(local.map(String.init)), .none))
                     }
                     let rank = LegacyRank(tp: tp, pp: pp, ep: ep)
-                    let folder = FileSystem.join(dir, rank.folderName(pipelineParallel: l.pp > 1, expertParallel: l.ep > 1))
-                    try FileSystem.makeDirectory(folder)
+                    let path = FileSystem.join(rank.folderName(pipelineParallel: l.pp > 1, expertParallel: l.ep > 1), LegacyRank.fileName)
                     let root = LegacyMegatronWriter.rankState(args: args, iteration: plan.request.iteration, model: model)
-                    try LegacyMegatronWriter.writeRankFile(root, to: FileSystem.join(folder, LegacyRank.fileName), executor: executor)
+                    files.append((path, try LegacyMegatronWriter.plan(root, fileName: LegacyRank.fileName)))
                 }
             }
         }
+        return IterationData(
+            files: files.map { ConversionOutput.DataFile(path: $0.path, size: $0.save.totalLength) },
+            write: { paths, dir in
+                for f in files where paths.contains(f.path) {
+                    let path = FileSystem.join(dir, f.path)
+                    try FileSystem.makeDirectory(FileSystem.dirname(path))
+                    try LegacyMegatronWriter.write(f.save, to: path, executor: executor)
+                }
+            },
+            writeRest: { _ in })
     }
 
     /// The rank's shards stacked along axis 0.
