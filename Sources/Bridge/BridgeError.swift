@@ -23,6 +23,8 @@ public enum BridgeErrorCode: String, ErrorCode {
     case request
     /// Two checkpoints differ (diff, verify).
     case mismatch
+    /// A split conversion's staging area that is incomplete, damaged or disagrees with itself (`finalize`).
+    case cluster
 }
 
 /// The error type of the Bridge module.

@@ -41,12 +41,12 @@ public struct ConversionOutput {
     /// The data files, in plan order.
     public var dataFiles: [DataFile]
     /// Writes the data files whose relative paths are given under a root folder (creating subfolders).
-    public var writeData: (_ paths: Set<String>, _ root: String) throws -> Void
+    public var writeData: (_ paths: Set<String>, _ root: String, _ executor: WriteExecutor) throws -> Void
     /// Writes every other file under a root folder; called after the data files.
     public var writeRest: (_ root: String) throws -> Void
 
     public init(conversion: Conversion, inputs: [String], dataFiles: [DataFile],
-                writeData: @escaping (_ paths: Set<String>, _ root: String) throws -> Void,
+                writeData: @escaping (_ paths: Set<String>, _ root: String, _ executor: WriteExecutor) throws -> Void,
                 writeRest: @escaping (_ root: String) throws -> Void) {
         self.conversion = conversion
         self.inputs = inputs
@@ -59,9 +59,9 @@ public struct ConversionOutput {
     public var dataBytes: Int { dataFiles.reduce(0) { $0 + $1.size } }
 
     /// Writes the whole output at `path`: into a temporary sibling, renamed into place when complete.
-    public func write(to path: String, overwrite: Bool) throws {
+    public func write(to path: String, overwrite: Bool, executor: WriteExecutor) throws {
         let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite, inputs: inputs, replaceable: conversion.replaceable)
-        try writeData(Set(dataFiles.map(\.path)), out.tempPath)
+        try writeData(Set(dataFiles.map(\.path)), out.tempPath, executor)
         try writeRest(out.tempPath)
         try out.commit()
     }

@@ -12,12 +12,12 @@ public enum ExportPipeline {
 
     public static func run(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, to path: String,
                            overwrite: Bool, executor: WriteExecutor) throws {
-        try output(plan, hfConfig: hfConfig, configDirectory: configDirectory, executor: executor).write(to: path, overwrite: overwrite)
+        try output(plan, hfConfig: hfConfig, configDirectory: configDirectory).write(to: path, overwrite: overwrite, executor: executor)
     }
 
     /// What the export writes: the safetensors shards with their planned sizes, and the rest (the index,
     /// config.json, the tokenizer / processor files).
-    public static func output(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, executor: WriteExecutor) throws -> ConversionOutput {
+    public static func output(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?) throws -> ConversionOutput {
         let items = try plan.hfTensors.map { t in
             SafeTensorsWriter.Item(name: t.name, dtype: plan.request.dtype, source: try plan.hfSource(t))
         }
@@ -29,7 +29,7 @@ public enum ExportPipeline {
             conversion: .exportToHuggingFace,
             inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
             dataFiles: shards.map { ConversionOutput.DataFile(path: $0.fileName, size: $0.fileSize) },
-            writeData: { paths, root in
+            writeData: { paths, root, executor in
                 try SafeTensorsWriter.writeShards(shards.filter { paths.contains($0.fileName) }, into: root, executor: executor)
             },
             writeRest: { root in

@@ -13,30 +13,30 @@ import TorchFormats
 ///         hf_config/config.json …                                  (the original HF config, for export)
 public enum ImportPipeline {
     public static func run(_ plan: ImportPlan, to path: String, overwrite: Bool, executor: WriteExecutor) throws {
-        try output(plan, executor: executor).write(to: path, overwrite: overwrite)
+        try output(plan).write(to: path, overwrite: overwrite, executor: executor)
     }
 
     /// What the import writes: the data files (`__R_0.distcp`, or `mp_rank_*/model_optim_rng.pt`) with their
     /// planned sizes, and the rest (metadata.json, common.pt, .metadata, run_config.yaml, hf_config/, tracker).
-    public static func output(_ plan: ImportPlan, executor: WriteExecutor) throws -> ConversionOutput {
+    public static func output(_ plan: ImportPlan) throws -> ConversionOutput {
         let iteration: CheckpointIteration = plan.request.iteration == 0 ? .release : .number(plan.request.iteration)
         let folder = iteration.folderName
         let sources = try (0..<plan.parameters.count).map { try plan.parameterSource($0) }
         let data: IterationData
         switch plan.request.format {
-        case .torchDist: data = try torchDist(plan, sources: sources, executor: executor)
-        case .legacy: data = try legacy(plan, sources: sources, executor: executor)
+        case .torchDist: data = try torchDist(plan, sources: sources)
+        case .legacy: data = try legacy(plan, sources: sources)
         }
         let runConfig = Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8)
         let hfPath = plan.source.path
         return ConversionOutput(
             conversion: .importToMegatron, inputs: [hfPath],
             dataFiles: data.files.map { ConversionOutput.DataFile(path: FileSystem.join(folder, $0.path), size: $0.size) },
-            writeData: { paths, root in
+            writeData: { paths, root, executor in
                 let dir = FileSystem.join(root, folder)
                 try FileSystem.makeDirectory(dir)
                 let prefix = folder + "/"
-                try data.write(Set(paths.compactMap { $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : nil }), dir)
+                try data.write(Set(paths.compactMap { $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : nil }), dir, executor)
             },
             writeRest: { root in
                 let dir = FileSystem.join(root, folder)
@@ -52,7 +52,7 @@ public enum ImportPipeline {
     /// folder's other files.
     struct IterationData {
         var files: [ConversionOutput.DataFile]
-        var write: (Set<String>, String) throws -> Void
+        var write: (Set<String>, String, WriteExecutor) throws -> Void
         var writeRest: (String) throws -> Void
     }
 
@@ -63,7 +63,7 @@ public enum ImportPipeline {
         return count.max { $0.value < $1.value }?.key ?? .f32
     }
 
-    private static func torchDist(_ plan: ImportPlan, sources: [ComposedTensor], executor: WriteExecutor) throws -> IterationData {
+    private static func torchDist(_ plan: ImportPlan, sources: [ComposedTensor]) throws -> IterationData {
         var files = [Int: TorchDistWritePlan.FilePlan]()
         func file(_ rank: Int) -> TorchDistWritePlan.FilePlan {
             files[rank] ?? TorchDistWritePlan.FilePlan(name: TorchDistWritePlan.fileName(rank: rank))
@@ -90,7 +90,7 @@ public enum ImportPipeline {
         let layout = try TorchDistWriter.layout(wp)
         return IterationData(
             files: layout.dataFiles.map { ConversionOutput.DataFile(path: $0.name, size: $0.size) },
-            write: { names, dir in try TorchDistWriter.writeDataFiles(layout, only: names, into: dir, executor: executor) },
+            write: { names, dir, executor in try TorchDistWriter.writeDataFiles(layout, only: names, into: dir, executor: executor) },
             writeRest: { dir in
                 try MegatronFiles.writeMetadataJSON(directory: dir)
                 try MegatronFiles.writeCommonPT(common, directory: dir)
@@ -98,7 +98,7 @@ public enum ImportPipeline {
             })
     }
 
-    private static func legacy(_ plan: ImportPlan, sources: [ComposedTensor], executor: WriteExecutor) throws -> IterationData {
+    private static func legacy(_ plan: ImportPlan, sources: [ComposedTensor]) throws -> IterationData {
         let l = plan.request.layout
         let c = plan.context
         guard l.etp == l.tp || l.etp == 1 else {
@@ -135,7 +135,7 @@ public enum ImportPipeline {
         }
         return IterationData(
             files: files.map { ConversionOutput.DataFile(path: $0.path, size: $0.save.totalLength) },
-            write: { paths, dir in
+            write: { paths, dir, executor in
                 for f in files where paths.contains(f.path) {
                     let path = FileSystem.join(dir, f.path)
                     try FileSystem.makeDirectory(FileSystem.dirname(path))

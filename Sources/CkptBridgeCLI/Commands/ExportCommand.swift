@@ -60,6 +60,7 @@ struct ExportCommand: ParsableCommand {
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
+          ckpt-bridge export ./megatron ./hf-out --nodes 4 --node 1   (node 1's shards; see 'ckpt-bridge finalize')
 
         LoRA (Megatron-Bridge PEFT checkpoints, '<module>.adapter.linear_in/linear_out.weight'): \
         without a flag, adapter weights stop the export. alpha comes from run_config.yaml's peft section, \
@@ -71,12 +72,15 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var arguments: ExportArguments
     @OptionGroup(title: "Running") var running: RunOptions
+    @OptionGroup(title: "Split over nodes (Docs/cluster.md)") var split: NodeOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             if arguments.adapterOnly {
+                // An adapter is a few MB: one process writes it, whatever the scheduler's variables say.
+                if (split.nodes ?? 1) > 1 { throw ValidationError("--adapter-only is written by one process; drop --nodes/--node") }
                 let (export, config) = try arguments.adapterPlan()
                 let total = export.items.reduce(0) { $0 + $1.byteCount }
                 let (executor, reporter) = running.executor(total: total)
@@ -87,9 +91,10 @@ struct ExportCommand: ParsableCommand {
                 return
             }
             let (plan, found) = try arguments.plan()
+            let output = try ExportPipeline.output(plan, hfConfig: found.config, configDirectory: found.companionDirectory)
+            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
             let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try ExportPipeline.run(plan, hfConfig: found.config, configDirectory: found.companionDirectory, to: arguments.outDir,
-                                   overwrite: running.overwrite, executor: executor)
+            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
             reporter?.finish()
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +

@@ -47,19 +47,28 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge import ./Qwen3-VL-8B-Instruct ./megatron --pp 4 --pp-first-layers 8 --pp-last-layers 10
           ckpt-bridge import ./hf ./legacy --format legacy --tp 2
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
+
+        Split over nodes: each of N processes writes its share into OUT.staging/, the last one (or \
+        'ckpt-bridge finalize OUT') checks and assembles OUT. Node identity from --nodes/--node, else \
+        SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, SLURM_PROCID/SLURM_NTASKS or RANK/WORLD_SIZE.
+          ckpt-bridge import ./hf ./megatron --tp 2 --ep 4 --nodes 4 --node 2
+          sbatch --array=0-3 --wrap 'ckpt-bridge import ./hf ./megatron --tp 2 --ep 4'     (see Docs/cluster.md)
         """
     )
 
     @OptionGroup var arguments: ImportArguments
     @OptionGroup(title: "Running") var running: RunOptions
+    @OptionGroup(title: "Split over nodes (Docs/cluster.md)") var split: NodeOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let plan = try arguments.plan()
+            let output = try ImportPipeline.output(plan)
+            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
             let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try ImportPipeline.run(plan, to: arguments.outDir, overwrite: running.overwrite, executor: executor)
+            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
             reporter?.finish()
             let secs = Date().timeIntervalSince(start)
             print("imported \(plan.context.table.family) → \(arguments.format.rawValue) \(plan.request.layout): " +
