@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev pkg-config
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps build release test unit interop hostile venv demo bench clean
+.PHONY: all deps wheel-deps build release wheel test unit interop hostile faults fuzz fuzz-smoke venv demo bench clean
 
 all: build
 
@@ -27,11 +27,21 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# One release build gives the CLI and the C ABI library (libCheckpointBridgeC.so, for the Python package).
 release: deps
-	$(SWIFT) build -c release --product ckpt-bridge
+	$(SWIFT) build -c release
+
+# patchelf gives the bundled libraries of the wheel their RUNPATH $ORIGIN. Installed only when missing.
+wheel-deps:
+	@command -v patchelf >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq patchelf; }
+
+# The Python package ckpt_bridge as a wheel in dist/, carrying the library, the CLI and the runtime they need.
+wheel: release wheel-deps
+	python3 scripts/build-wheel.py --build .build/release --dist dist
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
-test: unit interop hostile
+test: unit interop hostile faults fuzz-smoke
 
 unit: deps
 	$(SWIFT) build --build-tests
@@ -42,12 +52,29 @@ venv: $(VENV)/.complete
 $(VENV)/.complete: Tests/Interop/requirements.lock.txt scripts/setup-venv.sh
 	scripts/setup-venv.sh $(VENV)
 
-interop: deps venv release
-	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q Tests/Interop
+interop: deps venv release wheel-deps
+	CKPT_BRIDGE=$(CLI_RELEASE) CKPT_BRIDGE_LIBRARY=.build/release/libCheckpointBridgeC.so $(PY) -m pytest -q Tests/Interop
 
 # The hostile-input catalogue (Tests/Hostile/README.md): every case run against the release CLI under rlimits.
 hostile: deps venv release
 	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Hostile
+
+# Fault tests (Tests/Faults): the release CLI killed with SIGKILL at each write and commit step, and a file-size limit.
+faults: deps venv release
+	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Faults
+
+# libFuzzer harnesses (Docs/fuzzing.md), built with -sanitize=fuzzer,address in .build/fuzz (never in .build/debug).
+# `make fuzz` runs each harness for FUZZ_SECONDS (default 600) one after another; `make fuzz-smoke` runs each for
+# FUZZ_SMOKE_SECONDS (default 3), about 45 s for all of them. FUZZ_HARNESSES limits the list (scripts/fuzz.sh list).
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_HARNESSES ?=
+
+fuzz: deps venv
+	PY=$(abspath $(PY)) scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-smoke: deps venv
+	PY=$(abspath $(PY)) scripts/fuzz.sh run $(FUZZ_SMOKE_SECONDS) $(FUZZ_HARNESSES)
 
 demo: release
 	scripts/demo.sh $(CLI_RELEASE) $(DEMO_OUT)
@@ -56,4 +83,4 @@ bench: release venv
 	scripts/bench.sh $(CLI_RELEASE)
 
 clean:
-	rm -rf .build out Fixtures/.cache
+	rm -rf .build out dist Fixtures/.cache

@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ckpt-bridge", targets: ["CkptBridgeCLI"]),
+        .library(name: "CheckpointBridgeC", type: .dynamic, targets: ["CheckpointBridgeC"]),
         .library(name: "Bridge", targets: ["Bridge"]),
         .library(name: "Forward", targets: ["Forward"]),
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
@@ -26,8 +27,9 @@ let package = Package(
 
         // CRC-32 with carry-less multiplication (zip checksums run over every byte written).
         .target(name: "CCRC32"),
+        .target(name: "CSystem"),
         // Dtypes, shapes, boxes, mmap and positional I/O, strided copies, XXH3, JSON, atomic output folders.
-        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32"]),
+        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32", "CSystem"]),
         // The safetensors format: validated headers, sharded folders, streaming writer.
         .target(name: "SafeTensors", dependencies: ["TensorCore"]),
         // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.
@@ -41,19 +43,29 @@ let package = Package(
         .target(name: "Synth", dependencies: ["TensorCore", "SafeTensors", "Bridge"]),
         // The fp32 reference model (OpenBLAS) with independent HF and Megatron weight readers.
         .target(name: "Forward", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "ModelSpec", "COpenBLAS"]),
+        // Opening any checkpoint (HF or Megatron) for the forward pass, and its inputs: shared by the CLI and the C ABI.
+        .target(name: "ForwardCheckpoint", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward"]),
         .executableTarget(name: "CkptBridgeCLI", dependencies: [
-            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "Synth",
+            "TensorCore", "SafeTensors", "TorchFormats", "Bridge", "Forward", "ForwardCheckpoint", "Synth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The C ABI (libCheckpointBridgeC.so): JSON requests and results, progress and cancellation; the header is
+        // include/ckpt_bridge.h. The Python package `ckpt_bridge` (python/) calls it through ctypes.
+        .target(name: "CheckpointBridgeC", dependencies: ["TensorCore", "SafeTensors", "Bridge", "Forward", "ForwardCheckpoint"],
+                exclude: ["include"]),
 
         // Test support: fixture archive unpacking (zstd) and helpers shared by every test target.
         .target(name: "TestSupport", dependencies: ["TensorCore", "CZstd"], path: "Tests/TestSupport"),
+        // The fuzz harness bodies (Tests/Fuzz/README.md): driven by libFuzzer through scripts/fuzz.sh, and
+        // replayed over the committed crash inputs by FuzzRegressionTests.
+        .target(name: "FuzzTargets", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "Bridge"], path: "Tests/Fuzz/FuzzTargets"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
         .testTarget(name: "ForwardTests", dependencies: ["Forward", "Bridge", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CkptBridgeCLI", "Bridge", "Forward", "ForwardCheckpoint", "Synth", "SafeTensors", "TorchFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -85,9 +85,9 @@ public struct ModuleError<C: ErrorCode>: DiagnosticError {
     }
 }
 
-/// The codes of TensorCore errors: I/O, JSON and copy failures.
+/// The codes of TensorCore errors: I/O, JSON and copy failures, and a write stopped by its progress observer.
 public enum TensorCoreErrorCode: String, ErrorCode {
-    case io, json, shape, dtype, checksum, compression
+    case io, json, shape, dtype, checksum, compression, cancelled
 }
 
 /// The error type of the TensorCore module.

@@ -1,3 +1,4 @@
+import CSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -262,29 +263,49 @@ public final class AtomicOutputDirectory {
     /// A path inside the temporary folder.
     public func path(_ relative: String) -> String { FileSystem.join(tempPath, relative) }
 
-    /// Renames the finished folder into place.
+    /// Renames the finished folder into place. An existing output (with `overwrite`) is exchanged with the
+    /// new one in one atomic step where the kernel can (Linux `renameat2(RENAME_EXCHANGE)`), so at every
+    /// instant the final path holds either the old output or the new one; elsewhere the old one is moved
+    /// aside first.
     public func commit() throws {
         precondition(!committed, "committed twice")
         try FileSystem.syncTree(tempPath)
-        var aside: String?
+        FaultInjection.at(commitStep: "synced")
+        var old: String?
         if FileSystem.exists(finalPath) {
             guard overwrite else {
                 throw TensorCoreError(.io, "output appeared while writing", file: finalPath, hint: "pass --overwrite")
             }
-            let old = tempPath + ".old"
-            guard rename(finalPath, old) == 0 else {
+            if Self.exchange(tempPath, finalPath) {
+                // tempPath now holds the old output.
+                committed = true
+                FaultInjection.at(commitStep: "renamed")
+                FileSystem.syncDirectory(FileSystem.dirname(finalPath))
+                FileSystem.remove(tempPath)
+                return
+            }
+            let aside = tempPath + ".old"
+            guard rename(finalPath, aside) == 0 else {
                 throw TensorCoreError.systemCall("rename", "cannot move the existing output aside", file: finalPath)
             }
-            aside = old
+            old = aside
+            FaultInjection.at(commitStep: "aside")
         }
         guard rename(tempPath, finalPath) == 0 else {
             let e = TensorCoreError.systemCall("rename", "cannot rename the finished output into place", file: finalPath)
-            if let aside { _ = rename(aside, finalPath) }
+            if let old { _ = rename(old, finalPath) }
             throw e
         }
         committed = true
+        FaultInjection.at(commitStep: "renamed")
         // The rename is durable only once the parent folder's entry is on disk.
         FileSystem.syncDirectory(FileSystem.dirname(finalPath))
-        if let aside { FileSystem.remove(aside) }
+        if let old { FileSystem.remove(old) }
+    }
+
+    /// Swaps two paths atomically; false where the system cannot (then nothing changed).
+    private static func exchange(_ a: String, _ b: String) -> Bool {
+        // renameat2(2) with RENAME_EXCHANGE (Linux 3.15+); other systems and file systems refuse it.
+        ckpt_rename_exchange(a, b) == 0
     }
 }

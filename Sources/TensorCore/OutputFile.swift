@@ -26,6 +26,7 @@ public final class OutputFile: @unchecked Sendable {
 
     /// Writes all of `bytes` at `offset`, retrying after interrupts and short writes.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        FaultInjection.beforeWrite()
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))

@@ -30,22 +30,52 @@ public struct TensorWriteTask {
 }
 
 /// Progress of a running write, readable from any thread.
+///
+/// An optional observer (library callers: the C ABI's progress callback) hears every step and may stop the
+/// write: when it returns false the executor throws `WriteProgress.cancelled` at its next slab, and the
+/// pipeline's temporary output folder is removed as for any other error.
 public final class WriteProgress: @unchecked Sendable {
+    /// Sees (bytes done, bytes total, tensor label) after each slab; returns false to cancel. Called on the
+    /// writer threads, one call at a time.
+    public typealias Observer = (_ done: Int, _ total: Int, _ label: String) -> Bool
+
     private let lock = NSLock()
     private var done = 0
+    private var stopped = false
+    private let observer: Observer?
     public let total: Int
     public let started = Date()
 
-    public init(total: Int) { self.total = total }
+    public init(total: Int, observer: Observer? = nil) {
+        self.total = total
+        self.observer = observer
+    }
 
-    public func add(_ n: Int) {
-        lock.lock(); done += n; lock.unlock()
+    public func add(_ n: Int, label: String = "") {
+        lock.lock(); defer { lock.unlock() }
+        done += n
+        if let observer, !stopped, !observer(done, total, label) { stopped = true }
     }
 
     public var bytesDone: Int {
         lock.lock(); defer { lock.unlock() }
         return done
     }
+
+    /// True once the observer asked to stop.
+    public var isCancelled: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return stopped
+    }
+
+    /// Throws `cancelled` when the observer asked to stop (the executor calls it between slabs).
+    public func checkCancelled() throws {
+        if isCancelled { throw Self.cancelled }
+    }
+
+    /// The error a cancelled write ends with.
+    public static let cancelled = TensorCoreError(.cancelled, "cancelled by the progress callback",
+                                                  hint: "nothing was written: the output folder is not created")
 }
 
 /// Runs write tasks on `jobs` threads with a bound on bytes held in memory.
@@ -83,6 +113,7 @@ public struct WriteExecutor {
                 var buffer = [UInt8]()
                 while true {
                     lock.lock()
+                    if firstError == nil, progress?.isCancelled == true { firstError = WriteProgress.cancelled }
                     if firstError != nil || next >= order.count { lock.unlock(); return }
                     let ti = order[next]
                     next += 1
@@ -110,7 +141,8 @@ public struct WriteExecutor {
             if let c = t.source as? ContiguousTensor, t.dtype == c.dtype, c.byteCount > 0 {
                 try t.file.write(c.rawBytes, at: t.offset)
                 if t.wantsCRC { crc.update(c.rawBytes) }
-                progress?.add(c.byteCount)
+                progress?.add(c.byteCount, label: t.label)
+                try progress?.checkCancelled()
             }
             return crc.value
         }
@@ -153,7 +185,8 @@ public struct WriteExecutor {
                     }
                 }
             }
-            progress?.add(bytes)
+            progress?.add(bytes, label: t.label)
+            try progress?.checkCancelled()
             written += bytes
             Self.releaseMappedPages(pieces)
         }
@@ -164,7 +197,7 @@ public struct WriteExecutor {
     static let streamChunk = 1 << 20
 
     /// Releases the mapped file pages a slab read (see `MappedFile.releasePages`); other memory is left alone.
-    static func releaseMappedPages(_ pieces: [TensorPiece]) {
+    public static func releaseMappedPages(_ pieces: [TensorPiece]) {
         for p in pieces {
             guard case let .memory(base, _, _, owner) = p.data, owner is MappedFile, let (lo, hi) = StridedCopy.span(p) else { continue }
             MappedFile.releasePages(base + lo, count: hi - lo)

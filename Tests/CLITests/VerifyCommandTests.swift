@@ -1,5 +1,6 @@
 import Bridge
 import Forward
+import ForwardCheckpoint
 import SafeTensors
 import Testing
 import TensorCore

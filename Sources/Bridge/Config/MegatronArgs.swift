@@ -9,7 +9,10 @@ import TorchFormats
 /// `--use-checkpoint-args` reads the rest with `getattr(..., None)`. The fields below are the ones a
 /// Megatron-LM run of this model would set.
 public enum MegatronArgs {
-    public static func commonState(context c: ModelContext, layout: ParallelLayout, dtype: DType, iteration: Int) -> PickleValue {
+    /// - Parameter format: recorded as `ckpt_format` (`torch_dist`, or `torch` for legacy rank files, as
+    ///   Megatron-LM names them).
+    public static func commonState(context c: ModelContext, layout: ParallelLayout, dtype: DType, iteration: Int,
+                                   format: MegatronFormat = .torchDist) -> PickleValue {
         let l = c.language
         var a: [(String, PickleValue)] = [
             ("num_layers", .int(l.numLayers)),
@@ -44,7 +47,7 @@ public enum MegatronArgs {
             ("bf16", .bool(dtype == .bf16)),
             ("fp16", .bool(dtype == .f16)),
             ("params_dtype", .global(module: "torch", name: HFConfigWriter.torchDTypeName(dtype))),
-            ("ckpt_format", .string("torch_dist")),
+            ("ckpt_format", .string(format == .legacy ? "torch" : "torch_dist")),
             ("no_save_optim", .bool(true)),
             ("no_save_rng", .bool(true)),
             ("iteration", .int(iteration)),

@@ -1,5 +1,6 @@
 import SafeTensors
 import TensorCore
+import TorchFormats
 
 /// One HF tensor to write: composed from regions of Megatron parameters.
 public struct PlannedHFTensor {
@@ -17,6 +18,8 @@ public final class ExportPlan {
     public let parameters: [MegatronParameter]
     public let hfTensors: [PlannedHFTensor]
     public let skipped: [String]
+    /// Stored tensors classified as training state (`optimizer.*` ...), not exported.
+    public let trainingState: [String]
     private var sources: [Int: TensorSource] = [:]
 
     public init(reader: MegatronParameterReader, hfConfig: HFConfig, table: MappingTable, request: ExportRequest) throws {
@@ -34,7 +37,11 @@ public final class ExportPlan {
         hfTensors = byName.values.sorted { naturalLess($0.name, $1.name) }
         // Account for every stored tensor before anything is written.
         for (i, p) in parameters.enumerated() { sources[i] = try reader.source(of: p, dtype: request.dtype) }
-        let left = try reader.unconsumed(by: parameters)
+        // Training state (optimizer moments, fp32 master copies, RNG, ...) is never a model weight:
+        // it is set apart and reported, not matched against the mapping nor counted as unused.
+        let unconsumed = try reader.unconsumed(by: parameters)
+        trainingState = unconsumed.filter { TrainingStateKind.classify($0) != nil }
+        let left = unconsumed.filter { TrainingStateKind.classify($0) == nil }
         let unused = left.filter { !request.allowUnused.allows($0) }
         if !unused.isEmpty {
             throw BridgeError(.unusedKeys, "\(unused.count) stored tensor(s) are not used by the \(table.family) mapping: \(ImportPlan.list(unused))",

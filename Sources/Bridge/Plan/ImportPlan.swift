@@ -71,6 +71,11 @@ public final class ImportPlan {
                                    expertLayout: expertLayout, layout: request.layout)
         try request.layout.validate(language: context.language, vision: context.vision,
                                     visionSharded: context.visionLayout == .megatron)
+        // Legacy rank files are named by TP, PP and EP only: an expert TP other than TP (or 1) has no folder.
+        if request.format == .legacy, request.layout.etp != request.layout.tp, request.layout.etp != 1 {
+            throw BridgeError(.layout, "the legacy format needs ETP equal to TP or 1 (got TP \(request.layout.tp), ETP \(request.layout.etp))",
+                              hint: "use --format torch_dist, or --etp \(request.layout.tp)")
+        }
         parameters = try ParameterBuilder.parameters(context)
         extraStates = try ParameterBuilder.extraStates(context)
         skipped = try Self.account(parameters, source: source, allowUnused: request.allowUnused)

@@ -112,7 +112,8 @@ public enum HFConfigRecovery {
     }
 
     /// Refuses a YAML document whose aliases expand to more than `Limits.yamlExpandedNodes` nodes (a
-    /// "billion laughs" document), counting without expanding and stopping at the limit.
+    /// "billion laughs" document), counting without expanding and stopping at the limit, and one with a
+    /// sequence or mapping as a mapping key (Yams' constructor traps on those; found by fuzzing).
     static func checkExpandedSize(_ root: Node, path: String) throws {
         var count = 0
         var stack = [root]
@@ -125,7 +126,15 @@ public enum HFConfigRecovery {
             switch n {
             case .scalar: break
             case let .sequence(seq): stack.append(contentsOf: seq)
-            case let .mapping(map): for (k, v) in map { stack.append(k); stack.append(v) }
+            case let .mapping(map):
+                for (k, v) in map {
+                    guard case .scalar = k else {
+                        throw BridgeError(.config, "run_config.yaml has a \(k.mapping != nil ? "mapping" : "sequence") as a mapping key at line \((k.mark?.line).map(String.init) ?? "?")",
+                                          file: path, hint: "keys of a run_config.yaml are plain names; pass --hf-config DIR")
+                    }
+                    stack.append(k)
+                    stack.append(v)
+                }
             }
         }
     }

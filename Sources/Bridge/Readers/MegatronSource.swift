@@ -10,7 +10,7 @@ public enum MegatronSource {
         switch try CheckpointFormat.detect(path) {
         // Conversions and forward passes read every byte anyway: each zip entry's CRC-32 is checked as it
         // is opened, so a flipped byte stops the command instead of flowing into the output.
-        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path, verifyCRC: true))
+        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: true))
         case .legacy: return .legacy(try LegacyMegatronCheckpoint(path: path, verifyCRC: true))
         default:
             throw BridgeError(.unknownFormat, "not a Megatron checkpoint", file: path,

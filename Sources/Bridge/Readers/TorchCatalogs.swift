@@ -7,7 +7,7 @@ extension TensorCatalog {
     static func openTorchFormat(_ path: String, format: CheckpointFormat) throws -> TensorCatalog {
         switch format {
         case .torchDist:
-            let ckpt = try TorchDistCheckpoint(path: path)
+            let ckpt = try TorchDistCheckpoint(path: path, asMegatron: true)
             let store = TorchDistStore(ckpt)
             var entries = [Entry]()
             for k in ckpt.tensorKeys {
@@ -22,6 +22,16 @@ extension TensorCatalog {
             let common = FileSystem.isFile(FileSystem.join(ckpt.directory, TorchDistCheckpoint.commonFileName)) ? "common.pt"
                 : ckpt.byteKeys.contains(TorchDistCheckpoint.commonStateKey) ? TorchDistCheckpoint.commonStateKey : "none"
             notes.append(("common state", common))
+            // Training state (optimizer, RNG, rerun, scheduler, FLOPs) by kind, tensors and byte items together.
+            var kinds = [TrainingStateKind: Int]()
+            for k in ckpt.tensorKeys + ckpt.byteKeys { if let kind = TrainingStateKind.classify(k) { kinds[kind, default: 0] += 1 } }
+            // The scheduler, the FLOP counter and the optimizer's param_groups live in the common state.
+            if case let .dict(items)? = try ckpt.commonState {
+                for (k, _) in items { if case let .string(name) = k, let kind = TrainingStateKind.classify(name) { kinds[kind, default: 0] += 1 } }
+            }
+            if !kinds.isEmpty {
+                notes.append(("training state", TrainingStateKind.allCases.compactMap { k in kinds[k].map { "\(k.rawValue): \($0) key(s)" } }.joined(separator: ", ")))
+            }
             return TensorCatalog(path: path, format: format, entries: entries, notes: notes)
         case .legacy:
             let ckpt = try LegacyMegatronCheckpoint(path: path)

@@ -101,26 +101,15 @@ public enum ImportPipeline {
     private static func legacy(_ plan: ImportPlan, sources: [ComposedTensor]) throws -> IterationData {
         let l = plan.request.layout
         let c = plan.context
-        guard l.etp == l.tp || l.etp == 1 else {
-            throw BridgeError(.layout, "the legacy format needs ETP equal to TP or 1 (got TP \(l.tp), ETP \(l.etp))",
-                              hint: "use --format torch_dist, or --etp \(l.tp)")
-        }
-        var args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration)["args"]
-        if case var .object(o)? = args, case var .dict(items)? = o.state {
-            items = items.map { $0.0 == .string("ckpt_format") ? ($0.0, .string("torch")) : $0 }
-            o.state = .dict(items)
-            args = .object(o)
-        }
+        let args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration,
+                                            format: .legacy)["args"]
         var files = [(path: String, save: TorchSavePlan)]()
         for pp in 0..<l.pp {
             for ep in 0..<l.ep {
                 for tp in 0..<l.tp {
                     var model = [(String, PickleValue)]()
-                    for (i, p) in plan.parameters.enumerated() {
-                        let shards = try LocalShards.shards(of: p, rank: (tp, pp, ep), context: c)
-                        if shards.isEmpty { continue }
-                        let local = try localTensor(sources[i], shards: shards)
-                        model.append((try LocalShards.localName(p, context: c), .tensorPayload(try TorchTensorPayload(source: local))))
+                    for t in try plan.rankLocalTensors(rank: (tp, pp, ep), sources: sources) {
+                        model.append((t.name, .tensorPayload(try TorchTensorPayload(source: t.source))))
                     }
                     for x in plan.extraStates where x.stage == pp && (x.expert.map { c.epRank(ofExpert: $0) == ep } ?? true) {
                         let local = try LocalShards.localIndices(x.indices, over: x.rule.over, context: c)

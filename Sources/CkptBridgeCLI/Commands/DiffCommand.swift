@@ -39,12 +39,7 @@ struct DiffCommand: ParsableCommand {
             let r = try CheckpointDiff.compare(ca, cb, jobs: jobs.count)
             equal = r.isEqual
             if json {
-                print(JSONWriter.write(.object([
-                    ("equal", .bool(r.isEqual)), ("compared", .int(r.compared)),
-                    ("missing_in_b", .array(r.missing.map { .string($0) })),
-                    ("extra_in_b", .array(r.extra.map { .string($0) })),
-                    ("differing", .array(r.differing.map { .object([("name", .string($0.name)), ("what", .string($0.what))]) })),
-                ])))
+                print(JSONWriter.write(r.reportJSON))
             } else {
                 for n in r.missing { print("missing in B: \(n)") }
                 for n in r.extra { print("extra in B:   \(n)") }

@@ -99,6 +99,9 @@ struct ExportCommand: ParsableCommand {
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +
                   "\(plan.hfTensors.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir) (config from \(found.origin))")
+            if !plan.trainingState.isEmpty {
+                print("training state left in the checkpoint (not model weights): \(plan.trainingState.count) tensor(s), e.g. \(plan.trainingState[0])")
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ struct InspectCommand: ParsableCommand {
         try runReportingErrors(verbose: global.verbose) {
             let catalog = try TensorCatalog.open(path)
             if json {
-                print(JSONWriter.write(catalogJSON(catalog)))
+                print(JSONWriter.write(catalog.reportJSON))
                 return
             }
             let rows = catalog.entries.map { e in
@@ -41,19 +41,5 @@ struct InspectCommand: ParsableCommand {
             for (k, v) in catalog.notes { print("\(k): \(v)") }
             print("total: \(catalog.entries.count) tensors, \(catalog.totalBytes) bytes (\(ByteCount.format(catalog.totalBytes)))")
         }
-    }
-
-    private func catalogJSON(_ c: TensorCatalog) -> JSONValue {
-        .object([
-            ("path", .string(c.path)),
-            ("format", .string(c.format.rawValue)),
-            ("tensors", .array(c.entries.map { e in
-                .object([("name", .string(e.name)), ("dtype", .string(e.dtype.rawValue)), ("shape", .ints(e.shape)),
-                         ("bytes", .int(e.source.byteCount)), ("file", .string(e.location))])
-            })),
-            ("notes", .object(c.notes.map { ($0.0, .string($0.1)) })),
-            ("total_tensors", .int(c.entries.count)),
-            ("total_bytes", .int(c.totalBytes)),
-        ])
     }
 }

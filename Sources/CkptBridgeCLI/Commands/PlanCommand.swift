@@ -29,9 +29,12 @@ struct PlanImport: ParsableCommand {
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let plan = try arguments.plan()
+            if json {
+                print(JSONWriter.write(plan.reportJSON))
+                return
+            }
             let p = plan.parameters
             var rows = [[String]]()
-            var items = [JSONValue]()
             for s in plan.storage {
                 let first = p[s.parameters[0]]
                 let sources = s.parameters.count == 1 ? first.hfNames.values.sorted().joined(separator: ", ")
@@ -40,32 +43,15 @@ struct PlanImport: ParsableCommand {
                 let bytes = Shape.byteCount(s.shape, s.dtype) ?? 0
                 rows.append([s.key, s.dtype.rawValue, Shape.describe(s.shape), first.rule.transform.rawValue, first.parallel.rawValue,
                              "\(s.chunks.count)", ranks.map(String.init).joined(separator: ","), "\(bytes)", sources])
-                var obj: [(String, JSONValue)] = [("key", .string(s.key)), ("dtype", .string(s.dtype.rawValue)), ("shape", .ints(s.shape)),
-                                                  ("transform", .string(first.rule.transform.rawValue)), ("parallel", .string(first.parallel.rawValue)),
-                                                  ("bytes", .int(bytes)), ("sources", .array(s.parameters.flatMap { p[$0].hfNames.values.sorted() }.map { .string($0) }))]
-                obj.append(("chunks", .array(s.chunks.map { c in
-                    .object([("rank", .int(c.rank)), ("offsets", .ints(c.box.offsets)), ("sizes", .ints(c.box.sizes))])
-                })))
-                items.append(.object(obj))
                 if chunks {
                     for c in s.chunks { rows.append(["  chunk", "", "\(c.box)", "", "", "", "rank \(c.rank)", "", p[c.parameter].name]) }
                 }
             }
-            let summary: [(String, String)] = [
-                ("family", plan.context.table.family), ("layout", plan.request.layout.description),
-                ("world size", "\(plan.request.layout.worldSize)"), ("format", plan.request.format.rawValue),
-                ("vision layout", plan.context.visionLayout?.rawValue ?? "none"), ("HF experts", plan.context.expertLayout.description),
-                ("tensors", "\(plan.storage.count)"), ("parameters", "\(p.count)"),
-                ("_extra_state objects", "\(plan.extraStates.count)"), ("bytes", "\(plan.totalBytes) (\(ByteCount.format(plan.totalBytes)))"),
-            ]
-            if json {
-                print(JSONWriter.write(.object(summary.map { ($0.0, .string($0.1)) } + [("tensors_detail", .array(items))])))
-            } else {
-                print(renderTable(["key", "dtype", "shape", "transform", "parallel", "chunks", "ranks", "bytes", "from"], rows, rightAligned: [5, 7]))
-                print("")
-                for (k, v) in summary { print("\(k): \(v)") }
-                print("nothing written (dry run)")
-            }
+            let summary = plan.summary
+            print(renderTable(["key", "dtype", "shape", "transform", "parallel", "chunks", "ranks", "bytes", "from"], rows, rightAligned: [5, 7]))
+            print("")
+            for (k, v) in summary { print("\(k): \(v)") }
+            print("nothing written (dry run)")
         }
     }
 }
@@ -79,28 +65,18 @@ struct PlanExport: ParsableCommand {
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let (plan, found) = try arguments.plan()
-            var rows = [[String]]()
-            var items = [JSONValue]()
-            for t in plan.hfTensors {
-                let params = Set(t.parts.map { plan.parameters[$0.0].name }).sorted()
-                let transform = plan.parameters[t.parts[0].0].rule.transform.rawValue
-                rows.append([t.name, Shape.describe(t.shape), transform, params.count == 1 ? params[0] : "\(params.count) parameters"])
-                items.append(.object([("name", .string(t.name)), ("shape", .ints(t.shape)), ("transform", .string(transform)),
-                                      ("sources", .array(params.map { .string($0) }))]))
-            }
-            let summary: [(String, String)] = [
-                ("family", plan.context.table.family), ("vision layout", plan.context.visionLayout?.rawValue ?? "none"),
-                ("HF experts", plan.context.expertLayout.description), ("config", found.origin),
-                ("tensors", "\(plan.hfTensors.count)"), ("bytes", "\(plan.totalBytes) (\(ByteCount.format(plan.totalBytes)))"),
-            ]
             if json {
-                print(JSONWriter.write(.object(summary.map { ($0.0, .string($0.1)) } + [("tensors_detail", .array(items))])))
-            } else {
-                print(renderTable(["hf tensor", "shape", "transform", "from"], rows))
-                print("")
-                for (k, v) in summary { print("\(k): \(v)") }
-                print("nothing written (dry run)")
+                print(JSONWriter.write(plan.reportJSON(configOrigin: found.origin)))
+                return
             }
+            let rows = plan.hfTensors.map { t -> [String] in
+                let (transform, params) = plan.provenance(t)
+                return [t.name, Shape.describe(t.shape), transform, params.count == 1 ? params[0] : "\(params.count) parameters"]
+            }
+            print(renderTable(["hf tensor", "shape", "transform", "from"], rows))
+            print("")
+            for (k, v) in plan.summary(configOrigin: found.origin) { print("\(k): \(v)") }
+            print("nothing written (dry run)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bridge
 import Forward
+import ForwardCheckpoint
 import Foundation
 import TensorCore
 

@@ -60,7 +60,10 @@ public final class TorchDistCheckpoint {
 
     /// Opens an iteration folder (holding `.metadata`) or a checkpoint root (resolved through
     /// `latest_checkpointed_iteration.txt`, or its only `release`/`iter_*` folder).
-    public init(path: String, verifyCRC: Bool = false) throws {
+    /// - Parameter asMegatron: the folder is read as a Megatron checkpoint (conversion, forward), so a bare
+    ///   DCP save without megatron-core's files is refused as Megatron FSDP's `fsdp_dtensor`; plain DCP
+    ///   folders (ours, or torch's own saves) are read as they are otherwise.
+    public init(path: String, verifyCRC: Bool = false, asMegatron: Bool = false) throws {
         let (dir, it) = try MegatronCheckpointRoot.resolve(path, kind: "torch_dist", isCheckpoint: Self.isCheckpointFolder)
         directory = dir
         iteration = it
@@ -75,6 +78,7 @@ public final class TorchDistCheckpoint {
         } else {
             metadataJSON = nil
         }
+        if asMegatron { try Self.refuseFSDPDTensor(directory: dir, metadata: metadata) }
         // common.pt is small: read it whole (CRCs included) so a damaged one fails every command up front.
         let commonPath = FileSystem.join(dir, Self.commonFileName)
         if FileSystem.isFile(commonPath) {
@@ -198,6 +202,19 @@ public final class TorchDistCheckpoint {
     }
 
     // MARK: Common state and side files
+
+    /// Megatron FSDP's `fsdp_dtensor` format is a bare torch DCP save: `.metadata` with neither
+    /// megatron-core's `metadata.json` nor a common state (`common.pt` or the `common_state` item).
+    /// Megatron-Bridge detects it by the missing `metadata.json`; its keys follow Megatron FSDP's own
+    /// naming (SwiGLU fc1 split into `_w`/`_v`), so reading it as torch_dist would misname tensors.
+    static func refuseFSDPDTensor(directory: String, metadata: DCPMetadata) throws {
+        guard !FileSystem.isFile(FileSystem.join(directory, configFileName)),
+              !FileSystem.isFile(FileSystem.join(directory, commonFileName)),
+              !metadata.byteKeys.contains(commonStateKey) else { return }
+        throw TorchFormatsError(.dcpUnsupported, "fsdp_dtensor checkpoints are not supported yet (.metadata without metadata.json or a common state)",
+                                file: FileSystem.join(directory, metadataFileName),
+                                hint: "re-save the checkpoint with --ckpt-format torch_dist (Megatron-LM) or convert it with Megatron-Bridge first; if it is a torch_dist save that lost its metadata.json, restore that file")
+    }
 
     /// megatron-core's `metadata.json`: an object whose `sharded_backend`, when present, is `torch_dist`
     /// (the only backend this reader understands) and whose version fields are integers.

@@ -5,14 +5,15 @@ import TensorCore
 
 /// A checkpoint opened for the forward pass: its config and weights, read with the semantics of its own
 /// format (HF names for safetensors, Megatron names and runtime semantics for torch_dist and legacy).
-struct ForwardModel {
-    var config: ModelConfig
-    var weights: ModelWeights
-    var kind: String
+public struct ForwardModel {
+    public var config: ModelConfig
+    public var weights: ModelWeights
+    /// "HF safetensors", "Megatron torch_dist", …: what was opened, for reports.
+    public var kind: String
 
     /// - Parameter hfConfig: a folder whose config.json describes the model (for Megatron checkpoints
     ///   without an embedded config).
-    static func open(_ path: String, hfConfig: String?) throws -> ForwardModel {
+    public static func open(_ path: String, hfConfig: String?) throws -> ForwardModel {
         switch try CheckpointFormat.detect(path) {
         case .safetensors:
             let ckpt = try SafeTensorsCheckpoint(path: path)
@@ -33,7 +34,7 @@ struct ForwardModel {
 /// The inputs to run: from a file (`--inputs`, optionally under `--prefix`), else the built-in text and
 /// image prompts. A file holding `text.` / `image.` prefixed inputs (like the fixtures' reference files)
 /// gives both.
-func loadInputs(path: String?, prefix: String?, config: ModelConfig) throws -> [(name: String, inputs: ForwardInputs)] {
+public func loadInputs(path: String?, prefix: String?, config: ModelConfig) throws -> [(name: String, inputs: ForwardInputs)] {
     guard let path else { return try ForwardInputs.builtIn(config: config) }
     if let prefix { return [(prefix.isEmpty ? "input" : prefix, try ForwardInputs(path: path, prefix: prefix))] }
     let names = try SafeTensorsCheckpoint(path: path).names

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# libFuzzer harnesses for every parser of untrusted bytes (Tests/Fuzz/README.md, Docs/fuzzing.md).
+#
+#   scripts/fuzz.sh build              build .build/fuzz/ckpt-fuzz with -sanitize=fuzzer,address
+#   scripts/fuzz.sh seeds              write the seed corpora into .build/fuzz/seeds/ (from the fixtures)
+#   scripts/fuzz.sh run [SECONDS] [HARNESS...]
+#                                      fuzz each harness for SECONDS (default $FUZZ_SECONDS or 600), one after
+#                                      another; the corpus grows in .build/fuzz/corpus/HARNESS, crashes land in
+#                                      .build/fuzz/crashes/HARNESS, the log in .build/fuzz/logs/HARNESS.log
+#   scripts/fuzz.sh smoke [SECONDS]    every harness for SECONDS each (default 3): what `make test` runs
+#   scripts/fuzz.sh list               the harness names
+#
+# The sanitizer build lives in its own scratch path, so `swift build` and `make test` never see its flags.
+# Exit status: 0 when no harness crashed; 1 when one did (its input is named in the output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SWIFT=${SWIFT:-swift}
+PY=${PY:-$ROOT/.venv/bin/python}
+OUT=${FUZZ_DIR:-$ROOT/.build/fuzz}
+BIN=$OUT/ckpt-fuzz
+HARNESSES=(safetensors-header safetensors-index json yaml-table run-config pickle zip torch-save dcp-metadata config)
+# Inputs past this size are not generated (the largest seeds, DCP .metadata files, are ~70 KB).
+MAX_LEN=${FUZZ_MAX_LEN:-131072}
+
+dict_for() {
+  case $1 in
+    pickle|dcp-metadata) echo Tests/Fuzz/Dictionaries/pickle.dict ;;
+    zip|torch-save) echo Tests/Fuzz/Dictionaries/zip.dict ;;
+    json|safetensors-header|safetensors-index|config) echo Tests/Fuzz/Dictionaries/json.dict ;;
+    yaml-table|run-config) echo Tests/Fuzz/Dictionaries/yaml.dict ;;
+  esac
+}
+
+build() {
+  # The libraries with coverage instrumentation and ASan (their own scratch path), then the entry points
+  # linked by swiftc against them: SwiftPM would give an executable its own main, which libFuzzer provides.
+  "$SWIFT" build --scratch-path "$OUT" --target FuzzTargets \
+    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -v "ld.gold: warning" >&2
+  local B
+  B=$("$SWIFT" build --scratch-path "$OUT" --show-bin-path)
+  local objs=()
+  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 FuzzTargets; do
+    while IFS= read -r o; do objs+=("$o"); done < <(find "$B/$m.build" -name '*.o' | sort)
+  done
+  local inputs=(Tests/Fuzz/Harness/main.swift "${objs[@]}")
+  if [[ -x $BIN && -z $(find "${inputs[@]}" -newer "$BIN" -print -quit) ]]; then
+    echo "fuzz: $BIN is up to date" >&2
+    return
+  fi
+  swiftc -sanitize=fuzzer,address -parse-as-library -g -I "$B/Modules" \
+    -Xcc "-fmodule-map-file=$ROOT/Sources/CXXHash/module.modulemap" -Xcc "-fmodule-map-file=$ROOT/Sources/CZstd/module.modulemap" \
+    -Xcc "-fmodule-map-file=$B/CCRC32.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CCRC32/include" \
+    -Xcc "-fmodule-map-file=$OUT/checkouts/Yams/Sources/CYaml/include/module.modulemap" \
+    "${inputs[@]}" $(pkg-config --libs libzstd libxxhash) -o "$BIN" 2>&1 | grep -v "ld.gold: warning" >&2 || true
+  [[ -x $BIN ]] || { echo "fuzz: linking $BIN failed" >&2; exit 1; }
+  echo "fuzz: built $BIN" >&2
+}
+
+seeds() {
+  local stamp=$OUT/seeds/.complete
+  if [[ -f $stamp && -z $(find Tests/Fuzz/make_seeds.py Fixtures -newer "$stamp" -print -quit) ]]; then return; fi
+  local oracle=$ROOT/Fixtures/.cache/oracle
+  if [[ ! -d $oracle ]]; then
+    oracle=$OUT/oracle
+    if [[ ! -d $oracle ]]; then
+      mkdir -p "$oracle.tmp" && zstd -dc --long=27 Fixtures/oracle.tar.zst | tar -x -C "$oracle.tmp" && mv "$oracle.tmp" "$oracle"
+    fi
+  fi
+  rm -rf "$OUT/seeds"
+  "$PY" Tests/Fuzz/make_seeds.py "$OUT/seeds" "$oracle" 2> >(grep -v "UserWarning\|return func" >&2)
+  touch "$stamp"
+}
+
+# run_one HARNESS SECONDS [extra libFuzzer flags]: prints the final stats line; returns 1 on a crash.
+run_one() {
+  local h=$1 secs=$2; shift 2
+  local corpus=$OUT/corpus/$h crashes=$OUT/crashes/$h log=$OUT/logs/$h.log
+  mkdir -p "$corpus" "$crashes" "$OUT/logs" "$OUT/tmp"
+  local dict
+  dict=$(dict_for "$h")
+  # Seeds and committed regressions are read-only inputs; new units go to the first (writable) folder.
+  local inputs=("$corpus" "$OUT/seeds/$h")
+  [[ -d Tests/Fuzz/Regressions/$h ]] && inputs+=("Tests/Fuzz/Regressions/$h")
+  local max_len=$MAX_LEN
+  [[ $h == pickle ]] && max_len=${FUZZ_MAX_LEN:-16384}
+  local rc=0
+  # Swift's own backtracer is off: under ASan it trips over itself and holds the crash for minutes.
+  SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$h TMPDIR=$OUT/tmp CKPT_BRIDGE_MAPPINGS=$ROOT/Mappings \
+    ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:handle_abort=1 \
+    "$BIN" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len="$max_len" \
+      -dict="$dict" -artifact_prefix="$crashes/" -print_final_stats=1 "$@" "${inputs[@]}" > "$log" 2>&1 || rc=$?
+  rm -rf "$OUT/tmp/ckpt-fuzz-"*
+  local execs cov ft
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+  local found
+  found=$(find "$crashes" -type f | wc -l)
+  printf 'fuzz: %-20s %5ss  execs %-10s cov %-6s ft %-6s crash files %s\n' "$h" "$secs" "$execs" "$cov" "$ft" "$found"
+  if [[ $rc -ne 0 ]]; then
+    echo "fuzz: $h FAILED (exit $rc); log $log:" >&2
+    grep -E "ERROR|SUMMARY|Fatal error|artifact_prefix|Test unit written" "$log" | head -8 >&2
+    return 1
+  fi
+}
+
+run() {
+  local secs=${1:-${FUZZ_SECONDS:-600}}
+  shift || true
+  local list=("$@")
+  [[ ${#list[@]} -gt 0 ]] || list=("${HARNESSES[@]}")
+  build
+  seeds
+  local failed=0
+  for h in "${list[@]}"; do run_one "$h" "$secs" || failed=1; done
+  return $failed
+}
+
+case ${1:-} in
+  build) build ;;
+  seeds) seeds ;;
+  run) shift; run "$@" ;;
+  smoke) shift; run "${1:-3}" ;;
+  list) printf '%s\n' "${HARNESSES[@]}" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
