@@ -1,0 +1,166 @@
+"""Split conversions on one machine: N node processes writing into one output folder's staging area give the
+bytes of a single-node run, a killed or damaged node is named and its rerun alone is enough, and node
+identities from Slurm / torchrun variables are read (or refused when they disagree)."""
+import os
+
+import pytest
+
+from conftest import (EXPORT_ARGS, HF_MOE, IMPORT_ARGS, finalize_json, leftovers, run, start, tree)
+
+
+def run_nodes(cmd, nodes, envs=None, extra=()):
+    """Starts every node at once (they share nothing but the folder) and waits for all of them."""
+    procs = [start([*cmd, *extra], env=envs[k]) if envs else start([*cmd, "--nodes", nodes, "--node", k, *extra])
+             for k in range(nodes)]
+    outs = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    for k, (out, err, rc) in enumerate(outs):
+        assert rc == 0, f"node {k} exited {rc}:\n{out}\n{err}"
+    return [o for o, _, _ in outs]
+
+
+def test_import_tp2_ep4_four_concurrent_nodes_equal_one(single, tmp_path):
+    out = str(tmp_path / "mg")
+    stdouts = run_nodes(["import", HF_MOE, out, *IMPORT_ARGS], 4)
+    # Exactly one node (the last to finish, holding the O_EXCL lock) assembled the output.
+    assert sum("finalized " in s for s in stdouts) == 1, stdouts
+    assert tree(out) == single["mg_tree"]
+    assert leftovers(str(tmp_path)) == []
+    # Each node wrote only its own .distcp files: the 8 writer ranks are spread over all 4 nodes.
+    assert all("wrote " in s and " of 8 data files" in s for s in stdouts)
+    assert not any("wrote 0 of" in s for s in stdouts)
+
+
+def test_export_four_nodes_from_torchrun_variables_equal_one(single, tmp_path):
+    out = str(tmp_path / "hf")
+    envs = [{"RANK": str(k), "WORLD_SIZE": "4"} for k in range(4)]
+    stdouts = run_nodes(["export", single["mg"], out, *EXPORT_ARGS], 4, envs=envs)
+    assert all("(from RANK/WORLD_SIZE)" in s for s in stdouts), stdouts
+    assert tree(out) == single["hf_tree"]
+    assert leftovers(str(tmp_path)) == []
+
+
+def test_legacy_import_from_slurm_task_variables_equals_one(tmp_path):
+    args = ["--format", "legacy", "--tp", "2", "--ep", "4", "--vision-layout", "hf", "--jobs", "1"]
+    ref = str(tmp_path / "ref")
+    run(["import", HF_MOE, ref, *args], check=True)
+    out = str(tmp_path / "split")
+    envs = [{"SLURM_PROCID": str(k), "SLURM_NTASKS": "3"} for k in range(3)]
+    run_nodes(["import", HF_MOE, out, *args], 3, envs=envs)
+    assert tree(out) == tree(ref)
+
+
+@pytest.mark.parametrize("kill_at", ["write:3", "commit:synced"])
+def test_killed_node_is_named_and_rerunning_only_it_finalizes(single, tmp_path, kill_at):
+    out = str(tmp_path / "mg")
+    cmd = ["import", HF_MOE, out, *IMPORT_ARGS, "--nodes", "4"]
+    for k in (0, 2, 3):
+        run([*cmd, "--node", k, "--no-finalize"], check=True)
+    killed = run([*cmd, "--node", 1], env={"CKPT_BRIDGE_KILL_AT": kill_at})
+    assert killed.returncode == -9, killed.stderr
+    assert not os.path.exists(out)
+
+    p, report = finalize_json(out)
+    assert p.returncode == 2, p.stderr
+    assert report["status"] == "incomplete" and report["rerun"] == [1], report
+    assert "rerun node 1" in p.stderr and "--node 1" in p.stderr, p.stderr
+    assert not os.path.exists(out), "a failed finalize wrote an output"
+
+    # Node 1's rerun removes what the killed run left, writes its share, and (being last) finalizes.
+    rerun = run([*cmd, "--node", 1], check=True)
+    assert "finalized " in rerun.stdout, rerun.stdout
+    assert tree(out) == single["mg_tree"]
+    assert leftovers(str(tmp_path)) == []
+
+
+def test_killed_finalize_is_taken_over_by_the_next(single, tmp_path):
+    out = str(tmp_path / "hf")
+    cmd = ["export", single["mg"], out, *EXPORT_ARGS, "--nodes", "4"]
+    for k in range(4):
+        run([*cmd, "--node", k, "--no-finalize"], check=True)
+    # Killed after the files are linked into the output's partial folder, before the rename: the lock it
+    # held names a dead process on this host, and the shares are intact (linked, not moved).
+    killed = run(["finalize", out], env={"CKPT_BRIDGE_KILL_AT": "commit:synced"})
+    assert killed.returncode == -9, killed.stderr
+    assert not os.path.exists(out) and os.path.isfile(out + ".staging/finalize.lock")
+    p, report = finalize_json(out)
+    assert p.returncode == 0 and report["status"] == "finalized" and report["nodes"] == 4, (p.stderr, report)
+    assert tree(out) == single["hf_tree"]
+    assert leftovers(str(tmp_path)) == []
+    # Finalizing again is a no-op that says so.
+    p, report = finalize_json(out)
+    assert p.returncode == 0 and report["status"] == "already finalized"
+
+
+def test_damaged_truncated_and_foreign_shares_name_their_nodes(single, tmp_path):
+    out = str(tmp_path / "mg")
+    cmd = ["import", HF_MOE, out, *IMPORT_ARGS]
+    for k in range(4):
+        run([*cmd, "--nodes", 4, "--node", k, "--no-finalize"], check=True)
+    staging = out + ".staging"
+
+    def data_file(node):
+        share = os.path.join(staging, f"node-{node:04d}", "release")
+        return os.path.join(share, sorted(n for n in os.listdir(share) if n.endswith(".distcp"))[0])
+
+    damaged = data_file(2)
+    with open(damaged, "r+b") as f:  # same size, one byte flipped in the middle
+        f.seek(os.path.getsize(damaged) // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0x40]))
+    truncated = data_file(3)
+    os.truncate(truncated, os.path.getsize(truncated) - 1)
+    # Node 0 rerun with another layout: a share of a different plan.
+    run([*cmd[:3], "--tp", "1", "--ep", "4", "--vision-layout", "hf", "--nodes", 4, "--node", 0, "--no-finalize"], check=True)
+
+    p, report = finalize_json(out)
+    assert p.returncode == 2
+    assert report["rerun"] == [0, 2, 3], report
+    messages = {d["node"]: d["message"] for d in report["problems"]}
+    assert "different conversion" in messages[0]
+    assert "damaged" in messages[2]
+    assert "bytes where the plan has" in messages[3]
+    assert not os.path.exists(out)
+    before = tree(staging)
+    assert run(["finalize", out, "--check"]).returncode == 2
+    assert tree(staging) == before, "finalize --check changed the staging area"
+
+    for k in (0, 2, 3):
+        run([*cmd, "--nodes", 4, "--node", k, "--no-finalize"], check=True)
+    p, report = finalize_json(out)
+    assert p.returncode == 0 and report["status"] == "finalized", p.stderr
+    assert tree(out) == single["mg_tree"]
+
+
+@pytest.mark.parametrize("env,flags,message", [
+    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "4", "RANK": "2", "WORLD_SIZE": "4"}, [],
+     "two different nodes"),
+    ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"}, [], "--array=0-3"),
+    ({"RANK": "x", "WORLD_SIZE": "4"}, [], "RANK=x is not an integer"),
+    ({}, ["--node", "1"], "needs --nodes"),
+    ({}, ["--nodes", "4", "--node", "4"], "between 0 and 3"),
+])
+def test_bad_or_conflicting_identities_are_usage_errors(tmp_path, env, flags, message):
+    out = str(tmp_path / "mg")
+    p = run(["import", HF_MOE, out, *IMPORT_ARGS, *flags], env=env)
+    assert p.returncode == 64 and message in p.stderr, p.stderr
+    assert leftovers(str(tmp_path)) == [] and not os.path.exists(out)
+
+
+def test_flags_win_over_the_environment_and_array_ids_are_offset(tmp_path):
+    out = str(tmp_path / "hf")
+    # --nodes 1: not split, whatever the variables say.
+    p = run(["import", HF_MOE, out, *IMPORT_ARGS, "--nodes", "1"], env={"RANK": "3", "WORLD_SIZE": "4"}, check=True)
+    assert p.stdout.startswith("imported ") and os.path.isdir(out)
+    # An array submitted as --array=10-13: task 12 is node 2.
+    out2 = str(tmp_path / "mg2")
+    p = run(["import", HF_MOE, out2, *IMPORT_ARGS, "--no-finalize"],
+            env={"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4"}, check=True)
+    assert p.stdout.startswith("node 2 of 4 (from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)"), p.stdout
+    p, report = finalize_json(out2)
+    assert p.returncode == 2 and report["rerun"] == [0, 1, 3], report
+
+
+def test_finalize_without_staging_area_is_an_error(tmp_path):
+    p = run(["finalize", str(tmp_path / "nothing")])
+    assert p.returncode == 2 and "no staging area" in p.stderr and "hint:" in p.stderr
