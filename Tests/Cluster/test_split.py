@@ -147,18 +147,39 @@ def test_bad_or_conflicting_identities_are_usage_errors(tmp_path, env, flags, me
     assert leftovers(str(tmp_path)) == [] and not os.path.exists(out)
 
 
-def test_flags_win_over_the_environment_and_array_ids_are_offset(tmp_path):
-    out = str(tmp_path / "hf")
+def test_flags_win_over_the_environment_and_one_node_of_an_array_is_rerun_with_nodes(tmp_path):
+    out = str(tmp_path / "mg")
     # --nodes 1: not split, whatever the variables say.
     p = run(["import", HF_MOE, out, *IMPORT_ARGS, "--nodes", "1"], env={"RANK": "3", "WORLD_SIZE": "4"}, check=True)
     assert p.stdout.startswith("imported ") and os.path.isdir(out)
-    # An array submitted as --array=10-13: task 12 is node 2.
+
     out2 = str(tmp_path / "mg2")
-    p = run(["import", HF_MOE, out2, *IMPORT_ARGS, "--no-finalize"],
-            env={"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4"}, check=True)
+    cmd = ["import", HF_MOE, out2, *IMPORT_ARGS, "--no-finalize"]
+    # The array's task 2 (of --array=0-3); the tasks of a batch array also carry SLURM_PROCID=0.
+    p = run(cmd, env={"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_PROCID": "0"}, check=True)
     assert p.stdout.startswith("node 2 of 4 (from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)"), p.stdout
     p, report = finalize_json(out2)
     assert p.returncode == 2 and report["rerun"] == [0, 1, 3], report
+    # The hint reruns a node anywhere: the recorded command with --nodes 4 --node K.
+    assert "--nodes 4 --node 0" in p.stderr and "sbatch --array=0,1,3" in p.stderr, p.stderr
+
+    # A rerun of nodes 1 and 3 as --array=1,3 has SLURM_ARRAY_TASK_COUNT=2: without --nodes that is refused...
+    rerun = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "1"}
+    p = run(cmd, env=rerun)
+    assert p.returncode == 64 and "pass --nodes N" in p.stderr, p.stderr
+    # ... and with --nodes 4 the array id is the node.
+    p = run([*cmd, "--nodes", "4"], env=rerun, check=True)
+    assert p.stdout.startswith("node 3 of 4 (from --nodes/SLURM_ARRAY_TASK_ID)"), p.stdout
+    # --array=0 says one node: a whole run into an output with a staging area is refused, nothing written.
+    before = tree(out2 + ".staging")
+    p = run(cmd, env={"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "1"})
+    assert p.returncode == 2 and "staging area of a split conversion" in p.stderr, p.stderr
+    assert tree(out2 + ".staging") == before and not os.path.exists(out2)
+    for k in (0, 1):
+        run([*cmd, "--nodes", "4"], env={"SLURM_ARRAY_TASK_ID": str(k), "SLURM_ARRAY_TASK_COUNT": "2"}, check=True)
+    p, report = finalize_json(out2)
+    assert p.returncode == 0 and report["status"] == "finalized", p.stderr
+    assert tree(out2) == tree(out), "the split output differs from the whole run above"
 
 
 def test_finalize_without_staging_area_is_an_error(tmp_path):

@@ -75,6 +75,17 @@ public enum NodeShareWriter {
         return outcome
     }
 
+    /// A whole (not split) run into an output that has a staging area is refused: it is most likely one node
+    /// of a split conversion rerun without its node count (`sbatch --array=0` says one node), and would
+    /// otherwise write the whole output beside the shares.
+    public static func refuseWholeRun(into outPath: String) throws {
+        let staging = StagingArea(output: outPath)
+        guard FileSystem.isDirectory(staging.path) else { return }
+        throw BridgeError(.cluster, "this run is not split over nodes, but the output has the staging area of a split conversion",
+                          file: staging.path,
+                          hint: "rerunning one node: pass --nodes N (and --node K); converting on one machine instead: remove \(staging.path) first")
+    }
+
     /// Every data file of `output` with the node that writes it.
     public static func plan(_ output: ConversionOutput, nodes: Int) -> [NodeManifest.PlannedFile] {
         let owners = NodeAssignment.assign(sizes: output.dataFiles.map(\.size), nodes: nodes)

@@ -51,13 +51,11 @@ public enum SplitFinalizer {
             let rerun = nodesToRerun
             if !rerun.isEmpty {
                 var s = "rerun only \(Self.list(rerun)), with the same input and arguments as the others"
-                if let p = plan {
-                    if p.origin == "--nodes/--node", !p.command.isEmpty {
-                        s += ", e.g. " + rerun.map { Self.shellLine(Self.replacingNode(p.command, with: $0)) }.joined(separator: " and ")
-                    } else if p.origin.hasPrefix("SLURM_ARRAY") {
-                        s += " (resubmit the same job script with sbatch --array=\(rerun.map(String.init).joined(separator: ",")))"
-                    } else {
-                        s += " (\(p.origin.split(separator: "/").first.map(String.init) ?? "the node index") = \(rerun.map(String.init).joined(separator: ", ")))"
+                if let p = plan, !p.command.isEmpty {
+                    // Flags win over the environment, so this line reruns the node anywhere that sees the folder.
+                    s += ", e.g. " + rerun.map { Self.shellLine(Self.settingNode(p.command, nodes: p.nodes, node: $0)) }.joined(separator: " and ")
+                    if p.origin.contains("SLURM_ARRAY") {
+                        s += " (or resubmit the job script with sbatch --array=\(rerun.map(String.init).joined(separator: ",")) if it passes --nodes \(p.nodes))"
                     }
                 }
                 parts.append(s)
@@ -69,11 +67,18 @@ public enum SplitFinalizer {
 
         static func list(_ nodes: [Int]) -> String { (nodes.count == 1 ? "node " : "nodes ") + nodes.map(String.init).joined(separator: ", ") }
 
-        static func replacingNode(_ command: [String], with node: Int) -> [String] {
-            var c = command
-            if let i = c.firstIndex(of: "--node"), i + 1 < c.count { c[i + 1] = String(node); return c }
-            if let i = c.firstIndex(where: { $0.hasPrefix("--node=") }) { c[i] = "--node=\(node)"; return c }
-            return c + ["--node", String(node)]
+        /// `command` with `--nodes nodes --node node`, replacing any node flags it had.
+        static func settingNode(_ command: [String], nodes: Int, node: Int) -> [String] {
+            var c = [String]()
+            var i = 0
+            while i < command.count {
+                let a = command[i]
+                if a == "--node" || a == "--nodes" { i += 2; continue }
+                if a.hasPrefix("--node=") || a.hasPrefix("--nodes=") { i += 1; continue }
+                c.append(a)
+                i += 1
+            }
+            return c + ["--nodes", String(nodes), "--node", String(node)]
         }
 
         static func shellLine(_ args: [String]) -> String {

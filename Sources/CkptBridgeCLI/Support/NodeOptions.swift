@@ -26,7 +26,10 @@ struct NodeOptions: ParsableArguments {
     /// Writes this node's share of `output` and reports it; a single (not split) run writes the whole output.
     /// Returns false when the run was not split (the caller writes and reports as usual).
     func writeShare(_ output: ConversionOutput, to outDir: String, running: RunOptions) throws -> Bool {
-        guard let id = try identity() else { return false }
+        guard let id = try identity() else {
+            try NodeShareWriter.refuseWholeRun(into: outDir)
+            return false
+        }
         let share = NodeShareWriter.plan(output, nodes: id.count).filter { $0.node == id.index }
         let (executor, reporter) = running.executor(total: share.reduce(0) { $0 + $1.size })
         let start = Date()
