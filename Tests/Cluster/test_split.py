@@ -2,10 +2,12 @@
 bytes of a single-node run, a killed or damaged node is named and its rerun alone is enough, and node
 identities from Slurm / torchrun variables are read (or refused when they disagree)."""
 import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import (EXPORT_ARGS, HF_MOE, IMPORT_ARGS, finalize_json, leftovers, run, start, tree)
+from conftest import (CLI, EXPORT_ARGS, HF_MOE, IMPORT_ARGS, clean_env, finalize_json, leftovers, run, start, tree)
 
 
 def run_nodes(cmd, nodes, envs=None, extra=()):
@@ -36,6 +38,18 @@ def test_export_four_nodes_from_torchrun_variables_equal_one(single, tmp_path):
     stdouts = run_nodes(["export", single["mg"], out, *EXPORT_ARGS], 4, envs=envs)
     assert all("(from RANK/WORLD_SIZE)" in s for s in stdouts), stdouts
     assert tree(out) == single["hf_tree"]
+    assert leftovers(str(tmp_path)) == []
+
+
+def test_torchrun_four_ranks_equal_one(single, tmp_path):
+    """torchrun (torch.distributed.run from the interop venv's torch) sets RANK / WORLD_SIZE for each process."""
+    pytest.importorskip("torch")
+    out = str(tmp_path / "mg")
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "4", "--no-python",
+                        CLI, "import", HF_MOE, out, *IMPORT_ARGS], env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert all(f"node {k} of 4 (from RANK/WORLD_SIZE)" in p.stdout for k in range(4)), p.stdout
+    assert tree(out) == single["mg_tree"]
     assert leftovers(str(tmp_path)) == []
 
 
