@@ -60,7 +60,7 @@ struct ExportCommand: ParsableCommand {
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
-          ckpt-bridge export ./megatron ./hf-out --nodes 4 --node 1   (node 1's shards; see 'ckpt-bridge finalize')
+          ckpt-bridge export ./megatron ./hf-out --nodes 4 --node 1   (node 1's shards of 4; Docs/cluster.md)
 
         LoRA (Megatron-Bridge PEFT checkpoints, '<module>.adapter.linear_in/linear_out.weight'): \
         without a flag, adapter weights stop the export. alpha comes from run_config.yaml's peft section, \

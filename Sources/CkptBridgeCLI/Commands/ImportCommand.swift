@@ -48,11 +48,14 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge import ./hf ./legacy --format legacy --tp 2
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
 
-        Split over nodes: each of N processes writes its share into OUT.staging/, the last one (or \
-        'ckpt-bridge finalize OUT') checks and assembles OUT. Node identity from --nodes/--node, else \
-        SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, SLURM_PROCID/SLURM_NTASKS or RANK/WORLD_SIZE.
+        Split over nodes (Docs/cluster.md): each of N processes writes its share of the plan into \
+        OUT.staging/; the last to finish (or 'ckpt-bridge finalize OUT') checks every file and assembles OUT. \
+        The node is --node K, else SLURM_ARRAY_TASK_ID, SLURM_PROCID or RANK; the count --nodes N, else \
+        SLURM_ARRAY_TASK_COUNT, SLURM_NTASKS or WORLD_SIZE. Pass --nodes N in job scripts: a rerun of one \
+        node (sbatch --array=2) then still splits N ways.
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 4 --nodes 4 --node 2
-          sbatch --array=0-3 --wrap 'ckpt-bridge import ./hf ./megatron --tp 2 --ep 4'     (see Docs/cluster.md)
+          sbatch --array=0-3 --wrap 'ckpt-bridge import ./hf ./megatron --tp 2 --ep 4 --nodes 4 --no-finalize'
+          torchrun --nnodes 4 --nproc-per-node 1 … --no-python ckpt-bridge import ./hf ./megatron --tp 2 --ep 4
         """
     )
 
