@@ -124,14 +124,20 @@ def test_damaged_truncated_and_foreign_shares_name_their_nodes(single, tmp_path)
         f.write(bytes([b[0] ^ 0x40]))
     truncated = data_file(3)
     os.truncate(truncated, os.path.getsize(truncated) - 1)
+    # A symbolic link of the planned size in place of node 1's file (to a file outside the staging area).
+    linked = data_file(1)
+    outside = str(tmp_path / "outside")
+    os.rename(linked, outside)
+    os.symlink(outside, linked)
     # Node 0 rerun with another layout: a share of a different plan.
     run([*cmd[:3], "--tp", "1", "--ep", "4", "--vision-layout", "hf", "--nodes", 4, "--node", 0, "--no-finalize"], check=True)
 
     p, report = finalize_json(out)
     assert p.returncode == 2
-    assert report["rerun"] == [0, 2, 3], report
+    assert report["rerun"] == [0, 1, 2, 3], report
     messages = {d["node"]: d["message"] for d in report["problems"]}
     assert "different conversion" in messages[0]
+    assert "symbolic link" in messages[1]
     assert "damaged" in messages[2]
     assert "bytes where the plan has" in messages[3]
     assert not os.path.exists(out)
@@ -139,7 +145,7 @@ def test_damaged_truncated_and_foreign_shares_name_their_nodes(single, tmp_path)
     assert run(["finalize", out, "--check"]).returncode == 2
     assert tree(staging) == before, "finalize --check changed the staging area"
 
-    for k in (0, 2, 3):
+    for k in (0, 1, 2, 3):
         run([*cmd, "--nodes", 4, "--node", k, "--no-finalize"], check=True)
     p, report = finalize_json(out)
     assert p.returncode == 0 and report["status"] == "finalized", p.stderr
