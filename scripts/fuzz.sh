@@ -40,7 +40,7 @@ build() {
   local B
   B=$("$SWIFT" build --scratch-path "$OUT" --show-bin-path)
   local objs=()
-  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 FuzzTargets; do
+  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 CSystem FuzzTargets; do
     while IFS= read -r o; do objs+=("$o"); done < <(find "$B/$m.build" -name '*.o' | sort)
   done
   local inputs=(Tests/Fuzz/Harness/main.swift "${objs[@]}")
@@ -51,6 +51,7 @@ build() {
   swiftc -sanitize=fuzzer,address -parse-as-library -g -I "$B/Modules" \
     -Xcc "-fmodule-map-file=$ROOT/Sources/CXXHash/module.modulemap" -Xcc "-fmodule-map-file=$ROOT/Sources/CZstd/module.modulemap" \
     -Xcc "-fmodule-map-file=$B/CCRC32.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CCRC32/include" \
+    -Xcc "-fmodule-map-file=$B/CSystem.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CSystem/include" \
     -Xcc "-fmodule-map-file=$OUT/checkouts/Yams/Sources/CYaml/include/module.modulemap" \
     "${inputs[@]}" $(pkg-config --libs libzstd libxxhash) -o "$BIN" 2>&1 | grep -v "ld.gold: warning" >&2 || true
   [[ -x $BIN ]] || { echo "fuzz: linking $BIN failed" >&2; exit 1; }

@@ -48,7 +48,7 @@ enum Operations {
         _ = try r.string("out_dir")  // accepted, as `plan import` takes it: a plan writes nothing
         let plan = try importPlan(&r)
         try r.finish()
-        return plan.reportJSON
+        return try plan.reportJSON()
     }
 
     static func runImport(_ r: inout Request, observer: WriteProgress.Observer?) throws -> JSONValue {

@@ -82,7 +82,7 @@ public struct SyntheticCheckpoint {
         let table = try MappingTableLoader.table(forArchitecture: architecture, directory: mappings)
         let hf = try HFConfig(json: config, path: "config.json (synthetic)")
         let context = try ModelContext(table: table, hfConfig: hf, visionLayout: table.visionLayouts.first,
-                                       expertLayout: .fused(.hub), layout: ParallelLayout())
+                                       expertLayout: .fused(.hub))
         var shapes = [String: [Int]]()
         for p in try ParameterBuilder.parameters(context) {
             for (role, name) in p.hfNames {

@@ -41,11 +41,11 @@ func memoryTensor(_ shape: [Int], seed: Int) -> ContiguousTensor {
         ("qwen3_vl_moe with a dense layer and bias", "{\"architectures\": [\"Qwen3VLMoeForConditionalGeneration\"], \"text_config\": {\(vlText), \"attention_bias\": true, \"num_local_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 6, \"mlp_only_layers\": [2]}, \(vision), \"tie_word_embeddings\": false}"),
     ]
 
-    static func context(_ json: String, experts: HFExpertLayout, vision: VisionLayout?, layout: ParallelLayout = ParallelLayout()) throws -> ModelContext {
+    static func context(_ json: String, experts: HFExpertLayout, vision: VisionLayout?) throws -> ModelContext {
         let cfg = try HFConfig(json: try JSONParser.parse(json))
         let table = try MappingTableLoader.table(forArchitecture: cfg.architectures[0], directory: mappingsDirectory)
         return try ModelContext(table: table, hfConfig: cfg, visionLayout: table.visionSection == nil ? nil : vision,
-                                expertLayout: try ProviderBuilder.language(cfg, section: table.textSection).isMoE ? experts : .none, layout: layout)
+                                expertLayout: try ProviderBuilder.language(cfg, section: table.textSection).isMoE ? experts : .none)
     }
 
     @Test func everyBundledTableLoads() throws {

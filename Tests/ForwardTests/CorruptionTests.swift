@@ -7,10 +7,11 @@ final class AlteredStore: TensorStore {
     let base: TensorStore
     var replaced: [String: () throws -> TensorSource] = [:]
     var hidden: Set<String> = []
+    var added: [String] = []
 
     init(_ base: TensorStore) { self.base = base }
 
-    var tensorNames: [String] { base.tensorNames.filter { !hidden.contains($0) } }
+    var tensorNames: [String] { base.tensorNames.filter { !hidden.contains($0) } + added }
 
     func tensorSource(_ key: String) throws -> TensorSource {
         if let r = replaced[key] { return try r() }
@@ -34,6 +35,14 @@ final class AlteredStore: TensorStore {
         let t = ComposedTensor(dtype: src.dtype, shape: shape, parts: parts)
         try t.validate(name: key)
         replaced[key] = { t }
+    }
+
+    /// Serves tensor `old` only under the name `new` (another module spelling of the same parameter).
+    func rename(_ old: String, to new: String) {
+        let base = self.base
+        hidden.insert(old)
+        added.append(new)
+        replaced[new] = { try base.tensorSource(old) }
     }
 
     /// Serves tensor `a` under key `b` and vice versa.
@@ -81,6 +90,20 @@ final class AlteredStore: TensorStore {
         let error = #expect(throws: ForwardError.self) { try Qwen3VLForward(config: weights.config, weights: weights).run(inputs) }
         #expect(error?.code == .missingWeight)
         #expect(error?.key == key, "\(String(describing: error))")
+    }
+
+    /// Megatron's local (non-TE) spec names the input norm `input_layernorm.weight` and the dense pre-MLP norm
+    /// `pre_mlp_layernorm.weight`. The mapping tables (so `export`) do not accept those spellings, and neither
+    /// does the forward pass: a `verify` must not pass on a checkpoint that conversion refuses.
+    @Test(arguments: [("self_attention.linear_qkv.layer_norm_weight", "input_layernorm.weight"),
+                      ("mlp.linear_fc1.layer_norm_weight", "pre_mlp_layernorm.weight")])
+    func spellingsTheTablesRefuseAreRefused(canonical: String, localSpec: String) throws {
+        let store = AlteredStore(try TinyModel.dense.megatronStore())
+        store.rename(Self.layers + canonical, to: Self.layers + localSpec)
+        let weights = try MegatronWeights(store: store, config: try TinyModel.dense.config())
+        let error = #expect(throws: ForwardError.self) { try weights.textLayer(0) }
+        #expect(error?.code == .missingWeight)
+        #expect(error?.key?.hasSuffix(canonical) == true, "\(String(describing: error))")
     }
 
     @Test func aMisshapedWeightIsAnErrorNamingIt() throws {

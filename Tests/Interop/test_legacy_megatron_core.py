@@ -2,6 +2,7 @@
 megatron-core's GPTModel at TP2 holds, rank by rank, exactly the text tensors our legacy writer put in each
 rank file; and a legacy checkpoint whose files torch.save wrote, with megatron-core's own state dicts for
 the text model, exports to the original HF tensors."""
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,26 @@ def test_legacy_write_and_read_against_megatron_core(out):
     cli("export", torch_written, hf_out, "--hf-config", fixture(f"{MODEL}/hf"))
     p = cli("diff", fixture(f"{MODEL}/hf"), hf_out)
     assert "equal" in p.stdout, p.stdout
+
+
+def test_plan_lists_exactly_the_legacy_files_written(out):
+    """`plan import --format legacy` describes the rank files, not torch_dist chunks: torch.load of each file
+    that import wrote finds the planned tensors (rank-local names, shapes, dtypes) and _extra_state entries."""
+    hf = fixture("qwen3_vl_moe_tiny/hf")
+    args = ["--format", "legacy", "--tp", "2", "--ep", "2", "--vision-layout", "hf"]
+    plan = json.loads(cli("plan", "import", hf, out / "never", *args, "--json").stdout)
+    assert not (out / "never").exists()
+    assert all("chunks" not in t for t in plan["tensors_detail"])
+    legacy = out / "legacy"
+    cli("import", hf, legacy, *args)
+    allow_megatron_globals()
+    it = iteration_dir(str(legacy))
+    written = sorted(os.path.relpath(os.path.join(d, f), it) for d, _, fs in os.walk(it) for f in fs if f.endswith(".pt"))
+    assert written == sorted(f["path"] for f in plan["files_detail"])
+    for f in plan["files_detail"]:
+        model = torch.load(os.path.join(it, f["path"]), weights_only=True)["model"]
+        got = {k: (str(v.dtype), list(v.shape)) for k, v in tensors(model).items()}
+        dtypes = {"F32": "torch.float32", "BF16": "torch.bfloat16", "F16": "torch.float16"}
+        assert got == {t["name"]: (dtypes[t["dtype"]], t["shape"]) for t in f["tensors"]}, f["path"]
+        assert sorted(k for k, v in model.items() if v is None) == sorted(f["extra_state"]), f["path"]
+        assert f["tensor_bytes"] == sum(v.numel() * v.element_size() for v in tensors(model).values())

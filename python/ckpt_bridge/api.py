@@ -24,7 +24,9 @@ class Plan:
     summary: Dict[str, str]
     """family, layout, format, tensor and byte counts, ... (``plan import``'s closing lines)."""
     tensors: List[Dict[str, Any]]
-    """Each target tensor: key/name, dtype, shape, transform, sources, and for imports the chunks per rank."""
+    """Each target tensor: key/name, dtype, shape, transform, sources, and for torch_dist imports the chunks per rank."""
+    files: List[Dict[str, Any]] = field(default_factory=list)
+    """Legacy imports: each rank file (path, rank, bytes, and the tensors under their rank-local names)."""
 
     @property
     def bytes(self) -> int:
@@ -106,7 +108,7 @@ def plan_import(hf_dir: PathLike, out_dir: Optional[PathLike] = None, *, tp: int
     """
     r = _native.call("plan_import", _import_fields(hf_dir, out_dir, tp, pp, ep, etp, pp_first_layers, pp_last_layers,
                                                    pad_vocab, vision_layout, format, dtype, allow_unused, iteration))
-    return Plan({k: v for k, v in r.items() if k != "tensors_detail"}, r["tensors_detail"])
+    return _plan(r)
 
 
 def plan_export(megatron_dir: PathLike, out_dir: Optional[PathLike] = None, *, hf_config: Optional[PathLike] = None,
@@ -116,7 +118,12 @@ def plan_export(megatron_dir: PathLike, out_dir: Optional[PathLike] = None, *, h
     r = _native.call("plan_export", dict(megatron_dir=_path(megatron_dir), out_dir=_path(out_dir), hf_config=_path(hf_config),
                                          expert_layout=expert_layout, max_shard_size=max_shard_size, dtype=dtype,
                                          allow_unused=list(allow_unused)))
-    return Plan({k: v for k, v in r.items() if k != "tensors_detail"}, r["tensors_detail"])
+    return _plan(r)
+
+
+def _plan(r: dict) -> Plan:
+    details = ("tensors_detail", "files_detail")
+    return Plan({k: v for k, v in r.items() if k not in details}, r["tensors_detail"], r.get("files_detail", []))
 
 
 def _result(r: dict) -> Result:

@@ -66,7 +66,7 @@ public struct LoRAAdapterExport {
                                                expertLayout: expertLayout.layout)
         } else {
             context = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: table.visionLayouts.first,
-                                       expertLayout: expertLayout.layout, layout: ParallelLayout())
+                                       expertLayout: expertLayout.layout)
         }
         return try ParameterBuilder.parameters(context)
     }

@@ -55,6 +55,8 @@ public struct PlannedStorageTensor {
 public final class ImportPlan {
     public let source: HFCheckpoint
     public let context: ModelContext
+    /// Where each parameter lives at the requested layout (stages, expert ranks, writing ranks).
+    public let placement: RankPlacement
     public let request: ImportRequest
     public let parameters: [MegatronParameter]
     public let parameterDTypes: [DType]
@@ -68,7 +70,7 @@ public final class ImportPlan {
         self.request = request
         let expertLayout = try source.detectExpertLayout()
         context = try ModelContext(table: source.table, hfConfig: source.config, visionLayout: request.visionLayout,
-                                   expertLayout: expertLayout, layout: request.layout)
+                                   expertLayout: expertLayout, paddedVocab: { request.layout.paddedVocab($0) })
         try request.layout.validate(language: context.language, vision: context.vision,
                                     visionSharded: context.visionLayout == .megatron)
         // Legacy rank files are named by TP, PP and EP only: an expert TP other than TP (or 1) has no folder.
@@ -76,6 +78,7 @@ public final class ImportPlan {
             throw BridgeError(.layout, "the legacy format needs ETP equal to TP or 1 (got TP \(request.layout.tp), ETP \(request.layout.etp))",
                               hint: "use --format torch_dist, or --etp \(request.layout.tp)")
         }
+        placement = try RankPlacement(layout: request.layout, language: context.language)
         parameters = try ParameterBuilder.parameters(context)
         extraStates = try ParameterBuilder.extraStates(context)
         skipped = try Self.account(parameters, source: source, allowUnused: request.allowUnused)
@@ -90,7 +93,7 @@ public final class ImportPlan {
             }
             return request.dtype ?? t
         }
-        storage = try Self.storageTensors(parameters, dtypes: parameterDTypes, context: context)
+        storage = try Self.storageTensors(parameters, dtypes: parameterDTypes, placement: placement)
     }
 
     /// Strict accounting: every HF tensor consumed (unless allowed), every needed one present, every shape
@@ -128,7 +131,7 @@ public final class ImportPlan {
         names.count <= limit ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + ", … (\(names.count - limit) more)"
     }
 
-    private static func storageTensors(_ params: [MegatronParameter], dtypes: [DType], context c: ModelContext) throws -> [PlannedStorageTensor] {
+    private static func storageTensors(_ params: [MegatronParameter], dtypes: [DType], placement r: RankPlacement) throws -> [PlannedStorageTensor] {
         var groups = [String: [Int]]()
         for (i, p) in params.enumerated() { groups[p.storage.key, default: []].append(i) }
         var out = [PlannedStorageTensor]()
@@ -141,12 +144,12 @@ public final class ImportPlan {
             var chunks = [PlannedChunk]()
             for m in members {
                 let p = params[m]
-                let ways = p.parallel.isExpert ? c.layout.etp : c.layout.tp
+                let ways = p.parallel.isExpert ? r.layout.etp : r.layout.tp
                 let shards = try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: ways, name: p.name)
                 for s in shards {
                     let box = Box(offsets: p.storage.prefixOffsets + s.box.offsets,
                                   sizes: [Int](repeating: 1, count: p.storage.prefix.count) + s.box.sizes)
-                    chunks.append(PlannedChunk(box: box, rank: c.globalRank(stage: p.stage, shardRank: s.rank, expert: p.parallel.isExpert ? p.expert : nil),
+                    chunks.append(PlannedChunk(box: box, rank: r.globalRank(stage: r.stage(of: p), shardRank: s.rank, expert: p.parallel.isExpert ? p.expert : nil),
                                               parameter: m, shard: s))
                 }
             }

@@ -6,11 +6,11 @@ import TensorCore
 public enum LocalShards {
     /// The shards of `p` that rank (tp, pp, ep) holds, in local order; empty when it holds none.
     /// Replicated parameters are on every TP rank; an expert is on its EP rank, split over ETP.
-    public static func shards(of p: MegatronParameter, rank: (tp: Int, pp: Int, ep: Int), context c: ModelContext) throws -> [Shard] {
-        guard p.stage == rank.pp else { return [] }
-        let l = c.layout
+    public static func shards(of p: MegatronParameter, rank: (tp: Int, pp: Int, ep: Int), placement r: RankPlacement) throws -> [Shard] {
+        guard r.stage(of: p) == rank.pp else { return [] }
+        let l = r.layout
         if p.parallel.isExpert {
-            guard let e = p.expert, c.epRank(ofExpert: e) == rank.ep else { return [] }
+            guard let e = p.expert, r.epRank(ofExpert: e) == rank.ep else { return [] }
             let all = try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: l.etp, name: p.name)
             return all.filter { $0.rank == rank.tp % l.etp }
         }
@@ -28,19 +28,8 @@ public enum LocalShards {
 
     /// The parameter's name as the rank's module sees it: layer indices local to the stage, expert
     /// indices local to the EP rank.
-    public static func localName(_ p: MegatronParameter, context c: ModelContext) throws -> String {
+    public static func localName(_ p: MegatronParameter, placement r: RankPlacement) throws -> String {
         guard !p.rule.megatron.hasSuffix else { return p.name }
-        let local = try localIndices(p.indices, over: p.rule.over, context: c)
-        return try p.rule.megatron.render(local.map(String.init))
-    }
-
-    static func localIndices(_ idx: [Int], over: [IndexDomain], context c: ModelContext) throws -> [Int] {
-        return zip(idx, over).map { i, d in
-            switch d {
-            case .textLayers, .denseLayers, .moeLayers: return i - c.stageLayers[c.stage(ofLayer: i)].lowerBound
-            case .experts: return i % c.expertsPerRank
-            default: return i
-            }
-        }
+        return try p.rule.megatron.render(r.localIndices(p.indices, over: p.rule.over).map(String.init))
     }
 }

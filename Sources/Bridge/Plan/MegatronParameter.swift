@@ -1,7 +1,7 @@
 import TensorCore
 
 /// One Megatron parameter as the table and config define it: its name, the HF tensors it is made from and
-/// how, its shape, where torch_dist stores it, and which pipeline stage holds it.
+/// how, its shape, and where torch_dist stores it (which pipeline stage holds it is `RankPlacement.stage(of:)`).
 public struct MegatronParameter {
     /// The Megatron module name with global indices, e.g. `language_model.decoder.layers.3.mlp.experts.linear_fc1.weight7`.
     public var name: String
@@ -16,7 +16,6 @@ public struct MegatronParameter {
     public var correspondences: [Correspondence]
     public var zeroBoxes: [Box]
     public var storage: StoragePlacement
-    public var stage: Int
     /// The global expert index for expert parameters.
     public var expert: Int?
 
@@ -30,7 +29,6 @@ public struct ExtraStateObject {
     public var storage: StoragePlacement
     /// The DCP key: `<storage key>/shard_<offsets>_<shape>`.
     public var dcpKey: String { storage.key + "/" + storage.shardedObjectSuffix }
-    public var stage: Int
     public var expert: Int?
     /// The table entry and the values of its `*`s.
     public var rule: ExtraStateRule

@@ -18,8 +18,9 @@ public enum HFExpertLayout: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Everything both directions derive from the config and the request: the family table, the providers,
-/// the layouts, and the numbers shape expressions use.
+/// What the mapping needs from the config and the request, in both directions: the family table, the
+/// providers, the vision and expert layouts, and the numbers shape expressions use. Nothing here depends
+/// on ranks: where parameters live at a parallel layout is `RankPlacement`.
 public struct ModelContext {
     public let table: MappingTable
     public let hfConfig: HFConfig
@@ -27,15 +28,13 @@ public struct ModelContext {
     public let vision: VisionProvider?
     public let visionLayout: VisionLayout?
     public let expertLayout: HFExpertLayout
-    public let layout: ParallelLayout
     public let paddedVocab: Int
     public let symbols: ShapeSymbols
-    public let stageLayers: [Range<Int>]
 
-    /// - Parameter paddedVocab: the Megatron vocabulary rows; by default from the layout's padding rule
-    ///   (export passes the size found in the checkpoint).
+    /// - Parameter paddedVocab: the Megatron vocabulary rows from the config's vocabulary size: import
+    ///   passes its layout's padding rule, export the size found in the checkpoint; by default unpadded.
     public init(table: MappingTable, hfConfig: HFConfig, visionLayout: VisionLayout?, expertLayout: HFExpertLayout,
-                layout: ParallelLayout, paddedVocab: Int? = nil) throws {
+                paddedVocab: (Int) -> Int = { $0 }) throws {
         self.table = table
         self.hfConfig = hfConfig
         // One validation of the config (the forward pass runs the same), then Megatron-Bridge's providers.
@@ -58,10 +57,8 @@ public struct ModelContext {
             guard expertLayout != .none else { throw BridgeError(.expertLayout, "the model has experts but no expert layout was chosen") }
         }
         self.expertLayout = language.isMoE ? expertLayout : .none
-        self.layout = layout
-        self.paddedVocab = paddedVocab ?? layout.paddedVocab(language.vocabSize)
+        self.paddedVocab = paddedVocab(language.vocabSize)
         symbols = ShapeSymbols(language: language, vision: vision, paddedVocab: self.paddedVocab)
-        stageLayers = try layout.stageLayers(numLayers: language.numLayers)
     }
 
     /// The indices a domain runs over.
@@ -107,22 +104,5 @@ public struct ModelContext {
     /// Whether an entry applies to this model and layout.
     public func applies(conditions: [Condition], layout l: VisionLayout?) -> Bool {
         (l == nil || l == visionLayout) && conditions.allSatisfy(holds)
-    }
-
-    /// Experts per expert-parallel rank.
-    public var expertsPerRank: Int { max(1, (language.numMoeExperts ?? 1) / layout.ep) }
-
-    /// The expert-parallel rank that owns a global expert.
-    public func epRank(ofExpert e: Int) -> Int { e / expertsPerRank }
-
-    /// The global rank that writes a shard: within its stage, the TP rank for dense parameters, and for an
-    /// expert `etp + ETP·ep` (Megatron's default rank order).
-    public func globalRank(stage: Int, shardRank: Int, expert: Int?) -> Int {
-        stage * layout.ranksPerStage + (expert.map { shardRank + layout.etp * epRank(ofExpert: $0) } ?? shardRank)
-    }
-
-    /// The pipeline stage of a text layer.
-    public func stage(ofLayer layer: Int) -> Int {
-        stageLayers.firstIndex { $0.contains(layer) } ?? 0
     }
 }

@@ -28,8 +28,7 @@ public enum ParameterBuilder {
                 let t = try Transforms.apply(.copy, hfShapes: ["": shape], context: transformContext(c, expert: nil, rule: rule))
                 out.append(MegatronParameter(name: mg, rule: rule, indices: [], hfNames: ["": name], hfShapes: ["": shape],
                                              shape: t.megatronShape, correspondences: t.parts, zeroBoxes: t.zeroBoxes,
-                                             storage: try StorageLayout.placement(of: mg, context: c),
-                                             stage: stageFor(rule.over, [], rule.stage, c), expert: nil))
+                                             storage: try StorageLayout.placement(of: mg, context: c), expert: nil))
             }
         }
         try checkUnique(out, table: c.table.path)
@@ -42,7 +41,6 @@ public enum ParameterBuilder {
             for idx in product(rule.over.map(c.indices)) {
                 let name = try rule.megatron.render(idx.map(String.init))
                 out.append(ExtraStateObject(name: name, storage: try StorageLayout.placement(of: name, context: c),
-                                            stage: stageFor(rule.over, idx, rule.stage, c),
                                             expert: rule.over.firstIndex(of: .experts).map { idx[$0] }, rule: rule, indices: idx))
             }
         }
@@ -66,8 +64,7 @@ public enum ParameterBuilder {
             let t = try Transforms.apply(rule.transform, hfShapes: shapes, context: transformContext(c, expert: expert, rule: rule))
             out.append(MegatronParameter(name: name, rule: rule, indices: idx, hfNames: names, hfShapes: shapes,
                                          shape: t.megatronShape, correspondences: t.parts, zeroBoxes: t.zeroBoxes,
-                                         storage: try StorageLayout.placement(of: name, context: c),
-                                         stage: stageFor(rule.over, idx, rule.stage, c), expert: expert))
+                                         storage: try StorageLayout.placement(of: name, context: c), expert: expert))
         }
         return out
     }
@@ -77,14 +74,6 @@ public enum ParameterBuilder {
         if case let .fused(o) = c.expertLayout { orientation = o }
         return TransformContext(language: c.language, vision: c.vision, paddedVocab: c.paddedVocab,
                                 expertIndex: expert, orientation: orientation)
-    }
-
-    /// Per-layer parameters live on their layer's stage; others on the first or last stage.
-    static func stageFor(_ over: [IndexDomain], _ idx: [Int], _ placement: PipelineStagePlacement, _ c: ModelContext) -> Int {
-        if let i = over.firstIndex(where: { $0 == .textLayers || $0 == .denseLayers || $0 == .moeLayers }) {
-            return c.stage(ofLayer: idx[i])
-        }
-        return placement == .last ? c.layout.pp - 1 : 0
     }
 
     /// Cartesian product of index lists (one empty tuple when there are none).

@@ -11,7 +11,7 @@ public final class LegacyParameterReader: MegatronParameterReader {
     private let table: MappingTable
     private let hfConfig: HFConfig
     private var dicts = [LegacyRank: TorchStateDict]()
-    private var context: ModelContext?
+    private var rankPlacement: RankPlacement?
 
     public var path: String { checkpoint.directory }
 
@@ -53,11 +53,13 @@ public final class LegacyParameterReader: MegatronParameterReader {
         }
     }
 
-    private func ensureContext(_ p: MegatronParameter, vision: VisionLayout?) throws -> ModelContext {
-        if let context { return context }
-        let c = try ModelContext(table: table, hfConfig: hfConfig, visionLayout: vision, expertLayout: .fused(.hub), layout: layout)
-        context = c
-        return c
+    /// The checkpoint's layout applied to the model's layer and expert counts (from the provider).
+    private func placement() throws -> RankPlacement {
+        if let rankPlacement { return rankPlacement }
+        let language = ProviderBuilder.language(try ProviderBuilder.spec(hfConfig, table: table))
+        let r = try RankPlacement(layout: layout, language: language)
+        rankPlacement = r
+        return r
     }
 
     public func vocabularyRows(of p: MegatronParameter) throws -> Int? {
@@ -82,13 +84,11 @@ public final class LegacyParameterReader: MegatronParameterReader {
 
     /// Where a parameter lives in the rank files: its local name and the ranks holding shards of it.
     private func placement(of p: MegatronParameter) throws -> (name: String, ranks: [(LegacyRank, [Shard])]) {
-        let c = try ensureContext(p, vision: p.rule.layout)
-        var local = p
-        local.stage = ParameterBuilder.stageFor(p.rule.over, p.indices, p.rule.stage, c)
-        let name = try LocalShards.localName(local, context: c)
+        let placement = try placement()
+        let name = try LocalShards.localName(p, placement: placement)
         var ranks = [(LegacyRank, [Shard])]()
         for r in checkpoint.ranks {
-            let shards = try LocalShards.shards(of: local, rank: (r.tp, r.pp, r.ep), context: c)
+            let shards = try LocalShards.shards(of: p, rank: (r.tp, r.pp, r.ep), placement: placement)
             if !shards.isEmpty { ranks.append((r, shards)) }
         }
         return (name, ranks)

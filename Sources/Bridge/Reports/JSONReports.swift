@@ -44,22 +44,41 @@ extension ImportPlan {
         ]
     }
 
-    /// `plan import --json`: the summary, then every storage tensor with its sources and chunks per rank.
-    public var reportJSON: JSONValue {
+    /// `plan import --json`: the summary, then every storage tensor with its sources and, for torch_dist,
+    /// its chunks per rank; for legacy, every rank file with the tensors it holds (`files_detail`).
+    public func reportJSON() throws -> JSONValue {
         let p = parameters
+        let legacy = request.format == .legacy
         let items: [JSONValue] = storage.map { s in
             let first = p[s.parameters[0]]
-            return .object([
+            var fields: [(String, JSONValue)] = [
                 ("key", .string(s.key)), ("dtype", .string(s.dtype.rawValue)), ("shape", .ints(s.shape)),
                 ("transform", .string(first.rule.transform.rawValue)), ("parallel", .string(first.parallel.rawValue)),
                 ("bytes", .int(Shape.byteCount(s.shape, s.dtype) ?? 0)),
                 ("sources", .array(s.parameters.flatMap { p[$0].hfNames.values.sorted() }.map { .string($0) })),
-                ("chunks", .array(s.chunks.map { c in
+            ]
+            if !legacy {
+                fields.append(("chunks", .array(s.chunks.map { c in
                     .object([("rank", .int(c.rank)), ("offsets", .ints(c.box.offsets)), ("sizes", .ints(c.box.sizes))])
-                })),
-            ])
+                })))
+            }
+            return .object(fields)
         }
-        return .object(summary.map { ($0.0, .string($0.1)) } + [("tensors_detail", .array(items))])
+        var report = summary.map { ($0.0, JSONValue.string($0.1)) } + [("tensors_detail", .array(items))]
+        if legacy {
+            report.append(("files_detail", .array(try legacyFiles().map { f in
+                .object([
+                    ("path", .string(f.path)), ("tp", .int(f.rank.tp)), ("pp", .int(f.rank.pp)), ("ep", .int(f.rank.ep)),
+                    ("tensor_bytes", .int(f.tensorBytes)),
+                    ("tensors", .array(f.tensors.map { t in
+                        .object([("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .ints(t.shape)),
+                                 ("parameter", .string(p[t.parameter].name))])
+                    })),
+                    ("extra_state", .array(f.extraStates.map { .string($0) })),
+                ])
+            })))
+        }
+        return .object(report)
     }
 }
 

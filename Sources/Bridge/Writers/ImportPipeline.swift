@@ -71,7 +71,7 @@ public enum ImportPipeline {
         let extra = try MegatronFiles.extraStatePayload()
         for x in plan.extraStates {
             // Written by the main replica: TP (or ETP) rank 0 of the owning ranks.
-            let rank = plan.context.globalRank(stage: x.stage, shardRank: 0, expert: x.expert)
+            let rank = plan.placement.globalRank(stage: plan.placement.stage(of: x), shardRank: 0, expert: x.expert)
             var f = file(rank)
             f.bytesItems.append(.init(key: x.dcpKey, payload: extra))
             files[rank] = f
@@ -99,28 +99,18 @@ public enum ImportPipeline {
     }
 
     private static func legacy(_ plan: ImportPlan, sources: [ComposedTensor]) throws -> IterationData {
-        let l = plan.request.layout
-        let c = plan.context
-        let args = MegatronArgs.commonState(context: c, layout: l, dtype: dominantDType(plan), iteration: plan.request.iteration,
-                                            format: .legacy)["args"]
+        let args = MegatronArgs.commonState(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan),
+                                            iteration: plan.request.iteration, format: .legacy)["args"]
         var files = [(path: String, save: TorchSavePlan)]()
-        for pp in 0..<l.pp {
-            for ep in 0..<l.ep {
-                for tp in 0..<l.tp {
-                    var model = [(String, PickleValue)]()
-                    for t in try plan.rankLocalTensors(rank: (tp, pp, ep), sources: sources) {
-                        model.append((t.name, .tensorPayload(try TorchTensorPayload(source: t.source))))
-                    }
-                    for x in plan.extraStates where x.stage == pp && (x.expert.map { c.epRank(ofExpert: $0) == ep } ?? true) {
-                        let local = try LocalShards.localIndices(x.indices, over: x.rule.over, context: c)
-                        model.append((try x.rule.megatron.render(local.map(String.init)), .none))
-                    }
-                    let rank = LegacyRank(tp: tp, pp: pp, ep: ep)
-                    let path = FileSystem.join(rank.folderName(pipelineParallel: l.pp > 1, expertParallel: l.ep > 1), LegacyRank.fileName)
-                    let root = LegacyMegatronWriter.rankState(args: args, iteration: plan.request.iteration, model: model)
-                    files.append((path, try LegacyMegatronWriter.plan(root, fileName: LegacyRank.fileName)))
-                }
+        for file in try plan.legacyFiles() {
+            var model = [(String, PickleValue)]()
+            for t in file.tensors {
+                let local = try localTensor(sources[t.parameter], shards: t.shards)
+                model.append((t.name, .tensorPayload(try TorchTensorPayload(source: local))))
             }
+            model += file.extraStates.map { ($0, PickleValue.none) }
+            let root = LegacyMegatronWriter.rankState(args: args, iteration: plan.request.iteration, model: model)
+            files.append((file.path, try LegacyMegatronWriter.plan(root, fileName: FileSystem.basename(file.path))))
         }
         return IterationData(
             files: files.map { ConversionOutput.DataFile(path: $0.path, size: $0.save.totalLength) },

@@ -23,36 +23,57 @@ struct PlanImport: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "import", abstract: "Plan an import (HF → Megatron).")
     @OptionGroup var arguments: ImportArguments
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "List every chunk, not only counts per tensor.") var chunks = false
+    @Flag(help: "List every chunk (torch_dist) or every tensor of each rank file (legacy), not only counts.") var chunks = false
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let plan = try arguments.plan()
             if json {
-                print(JSONWriter.write(plan.reportJSON))
+                print(JSONWriter.write(try plan.reportJSON()))
                 return
             }
-            let p = plan.parameters
-            var rows = [[String]]()
-            for s in plan.storage {
-                let first = p[s.parameters[0]]
-                let sources = s.parameters.count == 1 ? first.hfNames.values.sorted().joined(separator: ", ")
-                    : "\(s.parameters.count) parameters, e.g. " + first.hfNames.values.sorted().joined(separator: ", ")
-                let ranks = Set(s.chunks.map(\.rank)).sorted()
-                let bytes = Shape.byteCount(s.shape, s.dtype) ?? 0
-                rows.append([s.key, s.dtype.rawValue, Shape.describe(s.shape), first.rule.transform.rawValue, first.parallel.rawValue,
-                             "\(s.chunks.count)", ranks.map(String.init).joined(separator: ","), "\(bytes)", sources])
-                if chunks {
-                    for c in s.chunks { rows.append(["  chunk", "", "\(c.box)", "", "", "", "rank \(c.rank)", "", p[c.parameter].name]) }
-                }
-            }
+            let (header, rows, rightAligned) = plan.request.format == .legacy ? try legacyTable(plan) : storageTable(plan)
+            print(renderTable(header, rows, rightAligned: rightAligned))
             let summary = plan.summary
-            print(renderTable(["key", "dtype", "shape", "transform", "parallel", "chunks", "ranks", "bytes", "from"], rows, rightAligned: [5, 7]))
             print("")
             for (k, v) in summary { print("\(k): \(v)") }
             print("nothing written (dry run)")
         }
+    }
+
+    /// torch_dist: each storage tensor with its sources, and its chunks per rank with `--chunks`.
+    private func storageTable(_ plan: ImportPlan) -> ([String], [[String]], Set<Int>) {
+        let p = plan.parameters
+        var rows = [[String]]()
+        for s in plan.storage {
+            let first = p[s.parameters[0]]
+            let sources = s.parameters.count == 1 ? first.hfNames.values.sorted().joined(separator: ", ")
+                : "\(s.parameters.count) parameters, e.g. " + first.hfNames.values.sorted().joined(separator: ", ")
+            let ranks = Set(s.chunks.map(\.rank)).sorted()
+            let bytes = Shape.byteCount(s.shape, s.dtype) ?? 0
+            rows.append([s.key, s.dtype.rawValue, Shape.describe(s.shape), first.rule.transform.rawValue, first.parallel.rawValue,
+                         "\(s.chunks.count)", ranks.map(String.init).joined(separator: ","), "\(bytes)", sources])
+            if chunks {
+                for c in s.chunks { rows.append(["  chunk", "", "\(c.box)", "", "", "", "rank \(c.rank)", "", p[c.parameter].name]) }
+            }
+        }
+        return (["key", "dtype", "shape", "transform", "parallel", "chunks", "ranks", "bytes", "from"], rows, [5, 7])
+    }
+
+    /// legacy: each rank file with its tensor count and bytes, and its tensors (rank-local names) with `--chunks`.
+    private func legacyTable(_ plan: ImportPlan) throws -> ([String], [[String]], Set<Int>) {
+        var rows = [[String]]()
+        for f in try plan.legacyFiles() {
+            rows.append([f.path, "\(f.rank)", "\(f.tensors.count)", "\(f.extraStates.count)", "\(f.tensorBytes)", ""])
+            if chunks {
+                for t in f.tensors {
+                    rows.append(["  " + t.name, t.dtype.rawValue + " " + Shape.describe(t.shape), "", "", "\(t.byteCount)",
+                                 plan.parameters[t.parameter].name])
+                }
+            }
+        }
+        return (["file", "rank", "tensors", "_extra_state", "bytes", "of parameter"], rows, [2, 3, 4])
     }
 }
 

@@ -37,12 +37,6 @@ struct MegatronStack {
         throw table.missing("'\(param)' of item \(i) of \(prefix)", tried: [stacked, item])
     }
 
-    /// The first of several alternative spellings of a parameter that the checkpoint has.
-    func floats(anyOf params: [String], _ i: Int, shape: [Int]) throws -> [Float] {
-        for p in params where has(p, i) { return try floats(p, i, shape: shape) }
-        throw table.missing("'\(params[0])' of item \(i) of \(prefix)", tried: params.flatMap { [stackedKey($0), itemKey($0, i)] })
-    }
-
     /// Sub-item `j` of parameter `param` of item `i`, into `dest` (as `floats(_:_:sub:of:shape:)`).
     func read(_ param: String, _ i: Int, sub j: Int, of n: Int, shape: [Int], into dest: UnsafeMutablePointer<Float>) throws {
         let zeros = shape.map { _ in 0 }

@@ -7,11 +7,14 @@ import TensorCore
 /// - layers stacked (`language_model.decoder.layers.<param>`, leading layer axis) or per layer
 ///   (`language_model.decoder.layers.<l>.<param>`);
 /// - `self_attention.linear_qkv.weight` split per query group as `get_query_key_value_tensors` does;
-///   `linear_qkv.layer_norm_weight` (or `input_layernorm.weight`) is the input RMSNorm;
+///   `linear_qkv.layer_norm_weight` is the input RMSNorm (TE fused);
 /// - dense `mlp.linear_fc1.weight` = [gate; up] (chunk(2)); its norm is `mlp.linear_fc1.layer_norm_weight`
-///   (TE fused) or `pre_mlp_layernorm.weight`; MoE layers use `pre_mlp_layernorm.weight`,
-///   `mlp.router.weight` and grouped experts `mlp.experts.experts.linear_fc{1,2}.weight` [L, E, ...]
-///   (also per-layer, TE `linear_fc1.weight<e>` and SequentialMLP `local_experts.<e>.` spellings);
+///   (TE fused); MoE layers use `pre_mlp_layernorm.weight`, `mlp.router.weight` and grouped experts
+///   `mlp.experts.experts.linear_fc{1,2}.weight` [L, E, ...] (also per layer, and TE's in-memory
+///   `linear_fc1.weight<e>` of legacy ranks);
+/// - only the spellings Megatron-Bridge's Qwen3-VL model has, which are the ones the mapping tables accept:
+///   a checkpoint `export` refuses (a local-spec `input_layernorm.weight`, SequentialMLP `local_experts`)
+///   is refused here too, so `verify` cannot pass where conversion fails;
 /// - `output_layer.weight`, or `embedding.word_embeddings.weight` when the embeddings are shared;
 ///   rows beyond the config's vocab are padding and never read.
 public final class MegatronWeights: ModelWeights, StreamingWeights {
@@ -71,17 +74,16 @@ public final class MegatronWeights: ModelWeights, StreamingWeights {
         let projBias = t.attentionBias ? try layers.floats("self_attention.linear_proj.bias", l, shape: [h]) : nil
         let sparse = t.isSparse(layer: l)
         // TE fuses the pre-MLP norm into linear_fc1 for dense layers; MoE layers keep a separate norm.
-        let preMLPNames = sparse ? ["pre_mlp_layernorm.weight"]
-                                 : ["mlp.linear_fc1.layer_norm_weight", "pre_mlp_layernorm.weight"]
+        let preMLPName = sparse ? "pre_mlp_layernorm.weight" : "mlp.linear_fc1.layer_norm_weight"
         return StreamedTextLayer(
-            inputNorm: try layers.floats(anyOf: ["self_attention.linear_qkv.layer_norm_weight", "input_layernorm.weight"], l, shape: [h]),
+            inputNorm: try layers.floats("self_attention.linear_qkv.layer_norm_weight", l, shape: [h]),
             q: StreamedLinear(weight: qkv.segments(rows.q), bias: qb),
             k: StreamedLinear(weight: qkv.segments(rows.k), bias: kb),
             v: StreamedLinear(weight: qkv.segments(rows.v), bias: vb),
             o: StreamedLinear(weight: proj, bias: projBias),
             qNorm: try layers.floats("self_attention.q_layernorm.weight", l, shape: [hd]),
             kNorm: try layers.floats("self_attention.k_layernorm.weight", l, shape: [hd]),
-            postAttentionNorm: try layers.floats(anyOf: preMLPNames, l, shape: [h]),
+            postAttentionNorm: try layers.floats(preMLPName, l, shape: [h]),
             mlp: sparse ? .moe(try moe(l)) : try denseMLP(l))
     }
 
@@ -112,17 +114,12 @@ public final class MegatronWeights: ModelWeights, StreamingWeights {
                             hidden: h, intermediate: inter)
             }
         }
-        // In-memory spellings: TEGroupedMLP `linear_fc1.weight<e>`, SequentialMLP `local_experts.<e>.linear_fc1.weight`.
+        // TEGroupedMLP's in-memory spelling `linear_fc1.weight<e>` (legacy ranks hold the state_dict as is).
         let te = layers.itemKey("mlp.experts.linear_fc1.weight0", l)
-        let seq = layers.itemKey("mlp.experts.local_experts.0.linear_fc1.weight", l)
         let table = self.table
-        if table.has(te) || table.has(seq) {
-            let useTE = table.has(te)
+        if table.has(te) {
             let keys = { (x: Int) -> (String, String) in
-                useTE
-                    ? (layers.itemKey("mlp.experts.linear_fc1.weight\(x)", l), layers.itemKey("mlp.experts.linear_fc2.weight\(x)", l))
-                    : (layers.itemKey("mlp.experts.local_experts.\(x).linear_fc1.weight", l),
-                       layers.itemKey("mlp.experts.local_experts.\(x).linear_fc2.weight", l))
+                (layers.itemKey("mlp.experts.linear_fc1.weight\(x)", l), layers.itemKey("mlp.experts.linear_fc2.weight\(x)", l))
             }
             let stored = StoredExperts(orientation: .outputMajor, hidden: h, intermediate: inter) { x, gateUp, down in
                 let (k1, k2) = keys(x)
@@ -135,7 +132,7 @@ public final class MegatronWeights: ModelWeights, StreamingWeights {
                                    hidden: h, intermediate: inter)
             }
         }
-        throw table.missing("experts of layer \(l)", tried: [layers.stackedKey(grouped), layers.itemKey(grouped, l), te, seq])
+        throw table.missing("experts of layer \(l)", tried: [layers.stackedKey(grouped), layers.itemKey(grouped, l), te])
     }
 
     /// One expert: fc1 [2I, H] is chunk(2) into gate and up (Megatron's gated linear unit), fc2 [H, I].

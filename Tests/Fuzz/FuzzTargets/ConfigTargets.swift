@@ -40,8 +40,9 @@ enum ConfigPlanning {
     }
 
     private static func plan(_ config: HFConfig, table: MappingTable, experts: HFExpertLayout, layout: ParallelLayout) throws {
-        let context = try ModelContext(table: table, hfConfig: config, visionLayout: nil, expertLayout: experts, layout: layout)
+        let context = try ModelContext(table: table, hfConfig: config, visionLayout: nil, expertLayout: experts, paddedVocab: { layout.paddedVocab($0) })
         try layout.validate(language: context.language, vision: context.vision, visionSharded: context.visionLayout == .megatron)
+        _ = try RankPlacement(layout: layout, language: context.language)
         _ = try ParameterBuilder.parameters(context)
         _ = try ParameterBuilder.extraStates(context)
     }
