@@ -1,6 +1,7 @@
 """Split conversions on one machine: N node processes writing into one output folder's staging area give the
 bytes of a single-node run, a killed or damaged node is named and its rerun alone is enough, and node
 identities from Slurm / torchrun variables are read (or refused when they disagree)."""
+import json
 import os
 import subprocess
 import sys
@@ -111,6 +112,15 @@ def test_damaged_truncated_and_foreign_shares_name_their_nodes(single, tmp_path)
     for k in range(4):
         run([*cmd, "--nodes", 4, "--node", k, "--no-finalize"], check=True)
     staging = out + ".staging"
+    # `plan import --nodes 4` shows exactly the files each node wrote.
+    p = run(["plan", "import", HF_MOE, out, *IMPORT_ARGS[:-2], "--nodes", 4, "--json"], check=True)
+    shares = json.loads(p.stdout)["split"]["shares"]
+    for share in shares:
+        folder = os.path.join(staging, f"node-{share['node']:04d}")
+        written = {os.path.relpath(os.path.join(d, f), folder): os.path.getsize(os.path.join(d, f))
+                   for d, _, fs in os.walk(folder) for f in fs if f.endswith(".distcp")}
+        assert written == {f["path"]: f["size"] for f in share["files"]}, share["node"]
+    assert sum(len(s["files"]) for s in shares) == 8
 
     def data_file(node):
         share = os.path.join(staging, f"node-{node:04d}", "release")
