@@ -120,23 +120,8 @@ enum Operations {
         let maxAbs = try r.double("max_abs") ?? 5e-5
         let pass = try forwardOptions(&r)
         try r.finish()
-        let hf = try ForwardModel.open(hfDir, hfConfig: nil)
-        let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
-        let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: pass.options)
-        let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: pass.options)
-        var ok = true
-        var reports = [JSONValue]()
-        for (name, input) in try loadInputs(path: pass.inputs, prefix: pass.prefix, config: hf.config) {
-            let x = try a.run(input), y = try b.run(input)
-            let c = try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)
-            let passes = c.passes(maxAbs: maxAbs)
-            ok = ok && passes
-            reports.append(.object([("input", .string(name)), ("tokens", .int(c.positions)), ("max_abs", .number("\(c.maxAbsDiff)")),
-                                    ("mean_abs", .number("\(c.meanAbsDiff)")), ("cosine", .number("\(c.cosine)")), ("nmse", .number("\(c.nmse)")),
-                                    ("argmax_agreement", .int(c.argmaxAgreement)), ("pass", .bool(passes))]))
-        }
-        return .object([("hf", .string(hf.kind)), ("megatron", .string(meg.kind)), ("max_abs_tolerance", .number("\(maxAbs)")),
-                        ("pass", .bool(ok)), ("inputs", .array(reports))])
+        return try Verification.run(hfDir: hfDir, megatronDir: megatronDir, inputs: pass.inputs, prefix: pass.prefix,
+                                    options: pass.options, maxAbs: maxAbs).reportJSON
     }
 
     /// forward: runs the first input through the checkpoint and writes the logits (safetensors) to `out`.

@@ -103,13 +103,7 @@ public final class SyntheticTensor: TensorSource {
             for a in 0..<(rank - 1) { linear += idx[a] * strides[a] }
             store(from: linear, count: inner, into: out)
             out += inner * es
-            var a = rank - 2
-            while a >= 0 {
-                idx[a] += 1
-                if idx[a] < outerDims[a] { break }
-                idx[a] = 0
-                a -= 1
-            }
+            _ = Box.advance(&idx, within: outerDims)
         }
     }
 

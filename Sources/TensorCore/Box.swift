@@ -119,14 +119,20 @@ extension Box {
                 out.append(Box(offsets: o, sizes: s))
                 start += n
             }
-            var a = k - 1
-            while a >= 0 {
-                index[a] += 1
-                if index[a] < sizes[a] { break }
-                index[a] = 0
-                a -= 1
-            }
-            if a < 0 { return out }
+            if !Self.advance(&index, within: sizes) { return out }
         }
+    }
+
+    /// Steps a multi-index over `index.count` leading axes of `sizes` in row-major order (the last
+    /// axis fastest); false, with the index back at zero, after the last position.
+    @inline(__always) public static func advance(_ index: inout [Int], within sizes: [Int]) -> Bool {
+        var a = index.count - 1
+        while a >= 0 {
+            index[a] += 1
+            if index[a] < sizes[a] { return true }
+            index[a] = 0
+            a -= 1
+        }
+        return false
     }
 }

@@ -1,7 +1,9 @@
-"""Megatron-LM training iterations: megatron-core saves a real training checkpoint (three Adam steps on the
-tiny dense model, optimizer state sharded by megatron-core, RNG and rerun state, scheduler, FLOP counter)
-and `export` gives exactly the parameters megatron-core holds after those steps, with the training state
-classified, never taken for weights. The expected values are megatron-core's own save of the trained model."""
+"""Megatron-LM training iterations: megatron-core saves a real training run (Adam steps on the tiny dense
+model, optimizer state sharded by megatron-core in two of its optimizers' layouts, RNG and rerun state,
+scheduler, FLOP counter; iter_0000003 and iter_0000006) and `export` gives exactly the parameters
+megatron-core holds after those steps: the bf16 model weights by default, the optimizer's fp32 master weights
+with `--weights main-params`, any iteration with `--iteration N`. The expected values are megatron-core's own
+saves of the trained model and of its master weights (mcore_train_save.py)."""
 import os
 import shutil
 import subprocess
@@ -18,7 +20,7 @@ MODEL = "qwen3_vl_dense_tiny"
 
 @pytest.fixture(scope="module")
 def training(tmp_path_factory):
-    """(our import it started from, megatron-core's training checkpoint root, megatron-core's save of the trained model)."""
+    """(our import it started from, megatron-core's training checkpoint root, megatron-core's expected saves folder)."""
     out = tmp_path_factory.mktemp("training")
     meg = out / "megatron"
     cli("import", fixture(f"{MODEL}/hf"), meg, "--tp", "1")
@@ -30,34 +32,110 @@ def training(tmp_path_factory):
                         d, os.path.join(d, "hf_config", "config.json"), str(out / "mcore")],
                        capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-6000:]
-    return meg, out / "mcore" / "train", out / "mcore" / "model_only"
+    return meg, out / "mcore" / "train", out / "mcore"
+
+
+def exported_back(out, name, *args):
+    """`export ARGS` into out/name, then our import of it (import is proven bit-exact against megatron-core
+    elsewhere), as global tensors under the Megatron keys; returns (tensors, export's stdout)."""
+    p = cli("export", *args, out / name, "--hf-config", fixture(f"{MODEL}/hf"))
+    cli("import", out / name, out / f"{name}-back", "--tp", "1")
+    return dcp_global_tensors(str(out / f"{name}-back"))[0], p.stdout
 
 
 def test_export_of_a_training_iteration_is_the_trained_model(out, training):
-    meg, train, model_only = training
+    meg, train, expected = training
     # inspect classifies the training state, from the DCP and from common.pt.
     info = cli("inspect", train, "--json").stdout
     for kind in ("optimizer", "rng_state", "rerun_state_machine", "opt_param_scheduler", "num_floating_point_operations_so_far"):
         assert kind in info, kind
-    # export reads iter_0000003 through the tracker; optimizer tensors are reported, not exported.
-    p = cli("export", train, out / "hf", "--hf-config", fixture(f"{MODEL}/hf"))
-    assert "training state left in the checkpoint" in p.stdout and "optimizer.state." in p.stdout
-    # Our import of that export (import is proven bit-exact against megatron-core elsewhere) holds exactly the
-    # parameters megatron-core saved after training; the steps did change them.
-    cli("import", out / "hf", out / "back", "--tp", "1")
-    ours, _ = dcp_global_tensors(str(out / "back"))
-    trained, _ = dcp_global_tensors(str(model_only))
     before, _ = dcp_global_tensors(str(meg))
-    assert trained
-    changed = 0
-    for k, v in trained.items():
-        assert ours[k].shape == v.shape and torch.equal(ours[k], v), k
-        changed += not torch.equal(before[k], v)
-    assert changed > len(trained) // 2, "training did not move the weights"
-    # The untrained vision tower comes through unchanged.
-    for k, v in before.items():
-        if k not in trained:
-            assert torch.equal(ours[k], v), k
+    # The tracker names iteration 6; --iteration 3 reads the earlier save. Optimizer tensors are reported, not exported.
+    for name, args, want in (("hf6", (train,), "model_6"), ("hf3", (train, "--iteration", "3"), "model_3")):
+        ours, stdout = exported_back(out, name, *args)
+        assert "training state left in the checkpoint" in stdout and "optimizer.state." in stdout
+        trained, _ = dcp_global_tensors(str(expected / want))
+        assert trained
+        changed = 0
+        for k, v in trained.items():
+            assert v.dtype == torch.bfloat16 and ours[k].dtype == v.dtype and torch.equal(ours[k], v), (name, k)
+            changed += not torch.equal(before[k], v)
+        assert changed > len(trained) // 2, "training did not move the weights"
+        # The untrained vision tower comes through unchanged.
+        for k, v in before.items():
+            if k not in trained:
+                assert torch.equal(ours[k], v), k
+    a, _ = dcp_global_tensors(str(expected / "model_3"))
+    b, _ = dcp_global_tensors(str(expected / "model_6"))
+    assert any(not torch.equal(a[k], b[k]) for k in a), "iterations 3 and 6 hold the same weights"
+
+
+def test_main_params_are_the_optimizers_fp32_master_weights(out, training):
+    meg, train, expected = training
+    before, _ = dcp_global_tensors(str(meg))
+    # iter_0000003: Float16OptimizerWithFloat16Params' layout (optimizer.state.fp32_param.*);
+    # iter_0000006: DistributedOptimizer fully_reshardable (optimizer.state.param.*, from content_metadata).
+    for name, args, want, layout in (("main3", (train, "--iteration", "3"), "main_3", "optimizer.state.fp32_param.*"),
+                                     ("main6", (train,), "main_6", "optimizer.state.param.*")):
+        ours, stdout = exported_back(out, name, *args, "--weights", "main-params")
+        assert layout in stdout, stdout
+        masters, _ = dcp_global_tensors(str(expected / want))
+        assert masters
+        for k, v in masters.items():
+            assert v.dtype == torch.float32 and ours[k].dtype == torch.float32 and torch.equal(ours[k], v), (name, k)
+        # Master weights carry the bits bf16 drops: they are not the model weights upcast.
+        assert any(not torch.equal(v, v.bfloat16().float()) for v in masters.values())
+        # The frozen vision tower (no optimizer state) comes from the model weights, unchanged.
+        for k, v in before.items():
+            if k not in masters:
+                assert torch.equal(ours[k], v), k
+    # A checkpoint without optimizer state has no master weights: a typed error, nothing written.
+    p = cli("export", meg, out / "nomain", "--weights", "main-params", check=False)
+    assert p.returncode == 2 and "holds no optimizer state" in p.stderr, p.stderr
+    assert not (out / "nomain").exists()
+
+
+def resaved(src, dst, edit):
+    """iteration folder `src` re-saved by torch's DCP into `dst` with its tensors passed through `edit`
+    (megatron-core's common.pt and metadata.json copied as they are)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import FileSystemWriter
+    tensors, _ = dcp_global_tensors(src)
+    os.makedirs(dst)
+    dcp.save(edit(tensors), storage_writer=FileSystemWriter(str(dst)), no_dist=True)
+    for name in ("common.pt", "metadata.json"):
+        shutil.copy(os.path.join(src, name), dst)
+    return dst
+
+
+def test_main_params_refuse_what_they_cannot_read(out, training):
+    _, train, _ = training
+    it6 = iteration_dir(str(train))
+    hf = fixture(f"{MODEL}/hf")
+
+    def refused(d, *words):
+        p = cli("export", d, out / "x", "--hf-config", hf, "--weights", "main-params", check=False)
+        assert p.returncode == 2 and all(w in p.stderr for w in words), p.stderr
+        assert not (out / "x").exists()
+
+    master = next(k for k in dcp_global_tensors(it6)[0] if k.startswith("optimizer.state.param."))
+    # A trained parameter whose master copy is missing: its Adam moments are there, so it was not frozen.
+    refused(resaved(it6, out / "nomaster", lambda t: {k: v for k, v in t.items() if k != master}),
+            "has optimizer state", "no master copy", master[len("optimizer.state.param."):])
+    # A master copy of another shape.
+    refused(resaved(it6, out / "shape", lambda t: {**t, master: t[master].reshape(-1)}), "master copy has shape")
+    # DistributedOptimizer dp_reshardable: flat buckets, no per-parameter masters.
+    bucket = "optimizer.distributed.dp_group_idx_0.gbuf_idx_0.dtype_torch.float32.bucket_idx_0.param"
+    refused(resaved(it6, out / "dp", lambda t: {**{k: v for k, v in t.items() if not k.startswith("optimizer.")},
+                                                bucket: torch.zeros(64)}), "dp_reshardable")
+
+
+def test_missing_iteration_lists_those_present(out, training):
+    _, train, _ = training
+    p = cli("export", train, out / "hf9", "--iteration", "9", "--hf-config", fixture(f"{MODEL}/hf"), check=False)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "present: iter_0000003, iter_0000006" in p.stderr and "the tracker names 6" in p.stderr, p.stderr
+    assert not (out / "hf9").exists()
 
 
 def test_fsdp_dtensor_is_refused_by_name(out, training):

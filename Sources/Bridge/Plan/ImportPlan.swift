@@ -7,6 +7,15 @@ public enum MegatronFormat: String, Sendable, CaseIterable {
     case legacy
 }
 
+/// Where a torch_dist checkpoint keeps its common (non-sharded) state: `args`, iteration, checkpoint version.
+public enum CommonStatePlacement: String, Sendable, CaseIterable {
+    /// `common.pt` next to `.metadata`: what megatron-core ≤ 0.18 writes and every version reads (the default).
+    case file
+    /// The DCP byte item `common_state/shard_0_1` and no `common.pt`, as megatron-core ≥ 0.19's
+    /// `dist_checkpointing.save` writes it; older megatron-core cannot load such a folder.
+    case dcp
+}
+
 /// What the user asked `import` for.
 public struct ImportRequest {
     public var layout: ParallelLayout
@@ -17,15 +26,18 @@ public struct ImportRequest {
     public var allowUnused: KeyFilter
     /// The iteration to save as (0 is written as `release`, which Megatron-LM and Megatron-Bridge both load).
     public var iteration: Int
+    /// Where torch_dist output keeps the common state (legacy rank files carry theirs inside).
+    public var commonState: CommonStatePlacement
 
     public init(layout: ParallelLayout = ParallelLayout(), format: MegatronFormat = .torchDist, dtype: DType? = nil,
-                visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0) {
+                visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0, commonState: CommonStatePlacement = .file) {
         self.layout = layout
         self.format = format
         self.dtype = dtype
         self.visionLayout = visionLayout
         self.allowUnused = KeyFilter(allowUnused)
         self.iteration = iteration
+        self.commonState = commonState
     }
 }
 

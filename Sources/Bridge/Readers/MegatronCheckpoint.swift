@@ -31,6 +31,10 @@ public struct MegatronCheckpoint {
         self.source = source
         self.found = found
         table = try MappingTableLoader.table(for: found.config, directory: mappings)
+        // A config the user supplied is checked against the model the checkpoint's own args describe.
+        if found.origin.hasPrefix("--hf-config"), let args = try MegatronArgsCheck.args(of: source) {
+            try MegatronArgsCheck.check(args, against: found.config, table: table, file: source.iterationDirectory)
+        }
     }
 
     public var hfConfig: HFConfig { found.config }
@@ -38,8 +42,22 @@ public struct MegatronCheckpoint {
     public var format: CheckpointFormat { source.format }
 
     /// Reads Megatron parameters (what `export` plans from).
-    public func parameterReader() throws -> MegatronParameterReader {
-        try source.reader(hfConfig: hfConfig, table: table)
+    /// - Parameter weights: `.mainParams` reads trained parameters from the optimizer's fp32 master
+    ///   copies (`MainParamsStore`; torch_dist only).
+    public func parameterReader(weights: WeightsChoice = .model) throws -> MegatronParameterReader {
+        switch weights {
+        case .model: return try source.reader(hfConfig: hfConfig, table: table)
+        case .mainParams: return StorageTensorReader(store: try mainParams(), path: iterationDirectory)
+        }
+    }
+
+    /// The checkpoint with its trained parameters read from the optimizer's fp32 master copies.
+    public func mainParams() throws -> MainParamsStore {
+        guard case let .torchDist(c) = source else {
+            throw BridgeError(.request, "--weights main-params reads torch_dist training checkpoints; this one is legacy (mp_rank_*)", file: iterationDirectory,
+                              hint: "convert it to torch_dist with Megatron-LM first, or export the model weights (--weights model)")
+        }
+        return try MainParamsStore(c)
     }
 
     /// The checkpoint as global tensors under torch_dist storage keys (legacy ranks reassembled), what the

@@ -22,6 +22,12 @@ extension TensorCatalog {
             let common = FileSystem.isFile(FileSystem.join(ckpt.directory, TorchDistCheckpoint.commonFileName)) ? "common.pt"
                 : ckpt.byteKeys.contains(TorchDistCheckpoint.commonStateKey) ? TorchDistCheckpoint.commonStateKey : "none"
             notes.append(("common state", common))
+            // Megatron-LM's args: the only record of the model in a checkpoint without hf_config/ or run_config.yaml.
+            if let args = try ckpt.commonState?["args"], !args.isNone {
+                let fields = ["num_layers", "hidden_size", "num_attention_heads", "num_query_groups", "ffn_hidden_size", "num_experts",
+                              "tensor_model_parallel_size", "pipeline_model_parallel_size", "iteration"]
+                notes.append(("args", fields.compactMap { f in args[f]?.intValue.map { "\(f)=\($0)" } }.joined(separator: " ")))
+            }
             // Training state (optimizer, RNG, rerun, scheduler, FLOPs) by kind, tensors and byte items together.
             var kinds = [TrainingStateKind: Int]()
             for k in ckpt.tensorKeys + ckpt.byteKeys { if let kind = TrainingStateKind.classify(k) { kinds[kind, default: 0] += 1 } }

@@ -84,16 +84,28 @@ public enum ImportPipeline {
                 files[c.rank] = f
             }
         }
-        let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
         let common = MegatronArgs.commonState(context: plan.context, layout: plan.request.layout,
                                               dtype: dominantDType(plan), iteration: plan.request.iteration)
+        // megatron-core 0.19 (`--common-state dcp`) saves the common state as ShardedObject 'common_state'
+        // (global shape (1,), replica_id = rank), so only rank 0's copy is written, in rank 0's file.
+        let inDCP = plan.request.commonState == .dcp
+        if inDCP {
+            var f = file(0)
+            f.bytesItems.append(.init(key: TorchDistCheckpoint.commonStateKey, payload: try MegatronFiles.commonStateItemPayload(common)))
+            files[0] = f
+        }
+        let wp = TorchDistWritePlan(files: files.keys.sorted().map { files[$0]! })
         let layout = try TorchDistWriter.layout(wp)
         return IterationData(
             files: layout.dataFiles.map { ConversionOutput.DataFile(path: $0.name, size: $0.size) },
             write: { names, dir, executor in try TorchDistWriter.writeDataFiles(layout, only: names, into: dir, executor: executor) },
             writeRest: { dir in
-                try MegatronFiles.writeMetadataJSON(directory: dir)
-                try MegatronFiles.writeCommonPT(common, directory: dir)
+                if inDCP {
+                    try MegatronFiles.writeMetadataJSON(MegatronFiles.commonStateInDCPMetadataJSON, directory: dir)
+                } else {
+                    try MegatronFiles.writeMetadataJSON(directory: dir)
+                    try MegatronFiles.writeCommonPT(common, directory: dir)
+                }
                 try TorchDistWriter.writeMetadata(layout, into: dir)
             })
     }

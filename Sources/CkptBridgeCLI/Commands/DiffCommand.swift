@@ -16,6 +16,9 @@ struct DiffCommand: ParsableCommand {
 
         Example (a round trip in CI):
           ckpt-bridge diff ./hf ./roundtrip-hf && echo bit-exact
+
+        --iteration applies to each side that is a Megatron checkpoint root:
+          ckpt-bridge diff ./run-a ./run-b --iteration 1000
         """
     )
 
@@ -30,12 +33,15 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var jobs: JobsOption
 
+    @OptionGroup var iteration: IterationOption
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         var equal = true
         try runReportingErrors(verbose: global.verbose) {
-            let ca = try TensorCatalog.open(a), cb = try TensorCatalog.open(b)
+            let ca = try TensorCatalog.open(try iteration.resolveIfMegatron(a))
+            let cb = try TensorCatalog.open(try iteration.resolveIfMegatron(b))
             let r = try CheckpointDiff.compare(ca, cb, jobs: jobs.count)
             equal = r.isEqual
             if json {

@@ -29,6 +29,9 @@ struct ExportArguments: ParsableArguments {
     var loraAlpha: Double?
     @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
     var base: String?
+    @OptionGroup var iteration: IterationOption
+    @Option(help: "model (the model's parameters, default) or main-params (a training checkpoint's fp32 master weights, from the optimizer state).")
+    var weights: WeightsChoice = .model
 
 
     func plan() throws -> (ExportPlan, HFConfigRecovery.Found) {
@@ -36,10 +39,10 @@ struct ExportArguments: ParsableArguments {
             throw BridgeError(.request, "plan export does not cover --adapter-only", hint: "run export --adapter-only directly (it writes a few MB)")
         }
         // With --base, the weights (and the config) come from the base checkpoint and the adapters from MEGATRON_DIR.
-        let named = try MegatronSource.open(megatronDir)
+        let named = try MegatronSource.open(try iteration.resolve(megatronDir))
         let checkpoint = try MegatronCheckpoint(source: try base.map(MegatronSource.open) ?? named, hfConfig: hfConfig)
         let found = checkpoint.found
-        let reader = try loraReader(try checkpoint.parameterReader(), weights: checkpoint.source, adapters: named)
+        let reader = try loraReader(try checkpoint.parameterReader(weights: weights), weights: checkpoint.source, adapters: named)
         let plan = try ExportPlan(reader: reader, hfConfig: found.config, table: checkpoint.table,
                                   request: ExportRequest(expertLayout: expertLayout, dtype: dtype.dtype, maxShardSize: maxShardSize.bytes, allowUnused: allowUnused))
         return (plan, found)
@@ -59,6 +62,8 @@ struct ExportCommand: ParsableCommand {
         Examples:
           ckpt-bridge export ./megatron ./hf-out
           ckpt-bridge export ./megatron/iter_0001000 ./hf-out --hf-config ./Qwen3-VL-8B-Instruct --dtype bf16
+          ckpt-bridge export ./training-run ./hf-iter500 --iteration 500 --hf-config ./Qwen3-VL-8B-Instruct
+          ckpt-bridge export ./training-run ./hf-fp32 --weights main-params     (the optimizer's fp32 master weights)
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
           ckpt-bridge export ./megatron ./hf-out --nodes 4 --node 1   (node 1's shards of 4; Docs/cluster.md)
 
@@ -99,6 +104,10 @@ struct ExportCommand: ParsableCommand {
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +
                   "\(plan.hfTensors.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir) (config from \(found.origin))")
+            if let main = (plan.reader as? StorageTensorReader)?.store as? MainParamsStore {
+                print("weights: fp32 master copies of \(main.trained.count) trained tensor(s) (\(main.prefix)*, by \(main.decidedBy)); " +
+                      "\(main.frozen.count) frozen tensor(s) without optimizer state from the model weights")
+            }
             if !plan.trainingState.isEmpty {
                 print("training state left in the checkpoint (not model weights): \(plan.trainingState.count) tensor(s), e.g. \(plan.trainingState[0])")
             }

@@ -10,6 +10,7 @@ extension ExportArguments {
         if adapterOnly && mergeAdapter { throw ValidationError("--adapter-only and --merge-adapter exclude each other") }
         if loraAlpha != nil && !adapterOnly && !mergeAdapter { throw ValidationError("--lora-alpha needs --adapter-only or --merge-adapter") }
         if base != nil && !mergeAdapter { throw ValidationError("--base needs --merge-adapter") }
+        if adapterOnly && weights == .mainParams { throw ValidationError("--adapter-only writes adapter weights; --weights main-params does not apply") }
     }
 
     /// The LoRA adapters of a torch_dist checkpoint (empty for legacy ones, which Megatron-Bridge PEFT does not write).
@@ -27,7 +28,7 @@ extension ExportArguments {
 
     /// `--adapter-only`: the PEFT adapter and its adapter_config.json.
     func adapterPlan() throws -> (LoRAAdapterExport, JSONValue) {
-        let source = try MegatronSource.open(megatronDir)
+        let source = try MegatronSource.open(try iteration.resolve(megatronDir))
         guard let set = try adapters(source) else {
             throw BridgeError(.missingKeys, "--adapter-only: the checkpoint holds no LoRA adapter weights", file: source.iterationDirectory,
                               hint: "expected Megatron-Bridge LoRA keys '<module>.adapter.linear_in.weight' / 'linear_out.weight'")

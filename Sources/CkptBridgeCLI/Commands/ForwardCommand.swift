@@ -31,12 +31,13 @@ struct ForwardCommand: ParsableCommand {
     var out: String
     @Option(help: "HF folder with config.json, for Megatron checkpoints that carry none.", completion: .directory)
     var hfConfig: String?
+    @OptionGroup var iteration: IterationOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
-            let model = try ForwardModel.open(checkpoint, hfConfig: hfConfig)
+            let model = try ForwardModel.open(try iteration.resolveIfMegatron(checkpoint), hfConfig: hfConfig)
             let all = try loadInputs(path: pass.inputs, prefix: pass.prefix, config: model.config)
             let (_, input) = all[0]
             let forward = Qwen3VLForward(config: model.config, weights: model.weights,

@@ -21,11 +21,20 @@ struct ImportArguments: ParsableArguments {
     var allowUnused: [String] = []
     @Option(help: "Save as this iteration (0 is saved as 'release', which Megatron-LM and Megatron-Bridge load for fine-tuning).")
     var iteration = 0
+    @Option(help: "torch_dist common state (args, iteration): file (common.pt, read by every megatron-core; default) or dcp (the common_state item inside the DCP, as megatron-core >= 0.19 writes; older versions cannot load it).")
+    var commonState: CommonStatePlacement = .file
+
+    func validate() throws {
+        if commonState == .dcp && format == .legacy {
+            throw ValidationError("--common-state dcp is for torch_dist; legacy rank files carry their common state inside")
+        }
+    }
 
     func plan() throws -> ImportPlan {
         let hf = try HFCheckpoint(path: hfDir)
         return try ImportPlan(source: hf, request: ImportRequest(layout: layout.layout, format: format, dtype: dtype.dtype,
-                                                                 visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration))
+                                                                 visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration,
+                                                                 commonState: commonState))
     }
 }
 
@@ -46,6 +55,7 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge import ./Qwen3-VL-30B-A3B-Instruct ./megatron --tp 2 --ep 4
           ckpt-bridge import ./Qwen3-VL-8B-Instruct ./megatron --pp 4 --pp-first-layers 8 --pp-last-layers 10
           ckpt-bridge import ./hf ./legacy --format legacy --tp 2
+          ckpt-bridge import ./hf ./megatron --common-state dcp   (megatron-core >= 0.19's layout: no common.pt)
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
 
         Split over nodes (Docs/cluster.md): each of N processes writes its share of the plan into \

@@ -14,6 +14,7 @@ struct InspectCommand: ParsableCommand {
         Examples:
           ckpt-bridge inspect ./Qwen3-VL-8B-Instruct
           ckpt-bridge inspect ./megatron/iter_0000000 --json | jq '.tensors | length'
+          ckpt-bridge inspect ./training-run --iteration 2000     (not the one the tracker names)
         """
     )
 
@@ -23,11 +24,13 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @OptionGroup var iteration: IterationOption
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
-            let catalog = try TensorCatalog.open(path)
+            let catalog = try TensorCatalog.open(try iteration.resolve(path))
             if json {
                 print(JSONWriter.write(catalog.reportJSON))
                 return

@@ -20,6 +20,7 @@ struct VerifyCommand: ParsableCommand {
 
         Example:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
+          ckpt-bridge verify ./hf ./training-run --iteration 3      (one save of a training run)
         """
     )
 
@@ -32,40 +33,29 @@ struct VerifyCommand: ParsableCommand {
     var maxAbs: Double = 5e-5
     @Flag(help: "Print JSON.")
     var json = false
+    @OptionGroup var iteration: IterationOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         var ok = true
         try runReportingErrors(verbose: global.verbose) {
-            let hf = try ForwardModel.open(hfDir, hfConfig: nil)
-            let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
-            let options = pass.options
-            let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
-            let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
-            var reports = [JSONValue]()
-            for (name, input) in try loadInputs(path: pass.inputs, prefix: pass.prefix, config: hf.config) {
-                let x = try a.run(input), y = try b.run(input)
-                let c = try LogitComparison(y.logits, reference: x.logits, vocabSize: x.vocabSize)
-                let pass = c.passes(maxAbs: maxAbs)
-                ok = ok && pass
-                let agree = c.argmaxMatches.map { $0 ? "✓" : "✗" }.joined()
-                if json {
-                    reports.append(.object([("input", .string(name)), ("tokens", .int(c.positions)), ("max_abs", .number("\(c.maxAbsDiff)")),
-                                            ("mean_abs", .number("\(c.meanAbsDiff)")), ("cosine", .number("\(c.cosine)")), ("nmse", .number("\(c.nmse)")),
-                                            ("argmax_agreement", .int(c.argmaxAgreement)), ("pass", .bool(pass))]))
-                } else {
-                    print("\(name) (\(c.positions) tokens): max abs \(String(format: "%.3e", c.maxAbsDiff)) (position \(c.worstPosition)), " +
-                          "mean abs \(String(format: "%.3e", c.meanAbsDiff)), cosine \(String(format: "%.9f", c.cosine)), " +
-                          "NMSE \(String(format: "%.3e", c.nmse)), argmax \(c.argmaxAgreement)/\(c.positions) \(agree)  \(pass ? "PASS" : "FAIL")")
-                }
-            }
+            let v = try Verification.run(hfDir: hfDir, megatronDir: try iteration.resolveIfMegatron(megatronDir),
+                                         inputs: pass.inputs, prefix: pass.prefix,
+                                         options: pass.options, maxAbs: maxAbs)
+            ok = v.passes
             if json {
-                print(JSONWriter.write(.object([("hf", .string(hf.kind)), ("megatron", .string(meg.kind)), ("max_abs_tolerance", .number("\(maxAbs)")),
-                                                ("pass", .bool(ok)), ("inputs", .array(reports))])))
-            } else {
-                print(ok ? "verify: PASS (\(hf.kind) vs \(meg.kind), tolerance \(maxAbs))"
-                         : "verify: FAIL: logits differ beyond \(maxAbs) or an argmax disagrees")
+                print(JSONWriter.write(v.reportJSON))
+                return
             }
+            for k in v.cases {
+                let c = k.comparison
+                let agree = c.argmaxMatches.map { $0 ? "✓" : "✗" }.joined()
+                print("\(k.input) (\(c.positions) tokens): max abs \(String(format: "%.3e", c.maxAbsDiff)) (position \(c.worstPosition)), " +
+                      "mean abs \(String(format: "%.3e", c.meanAbsDiff)), cosine \(String(format: "%.9f", c.cosine)), " +
+                      "NMSE \(String(format: "%.3e", c.nmse)), argmax \(c.argmaxAgreement)/\(c.positions) \(agree)  \(k.passes ? "PASS" : "FAIL")")
+            }
+            print(ok ? "verify: PASS (\(v.hfKind) vs \(v.megatronKind), tolerance \(maxAbs))"
+                     : "verify: FAIL: logits differ beyond \(maxAbs) or an argmax disagrees")
         }
         if !ok { throw ExitCode(Status.different) }
     }

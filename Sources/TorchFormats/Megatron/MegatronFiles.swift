@@ -9,6 +9,19 @@ public enum MegatronFiles {
         ("common_backend", .string("torch")), ("common_backend_version", .number("1")),
     ])
 
+    /// `metadata.json` as megatron-core ≥ 0.19 writes it (`CheckpointingConfig` lost its common backend
+    /// fields when the common state moved into the DCP).
+    public static let commonStateInDCPMetadataJSON: JSONValue = .object([
+        ("sharded_backend", .string("torch_dist")), ("sharded_backend_version", .number("1")),
+    ])
+
+    /// The payload of the `common_state/shard_0_1` byte item: a torch.save of the one-element list
+    /// `[state]`, as megatron-core ≥ 0.19 saves the ShardedObject `common_state` (torch strategy's
+    /// `_mcore_to_torch_sharded_object`, `torch.save([sh_obj.data ...])`).
+    public static func commonStateItemPayload(_ state: PickleValue) throws -> [UInt8] {
+        try shardedObjectPayload([state])
+    }
+
     /// Writes `metadata.json` into `directory`.
     public static func writeMetadataJSON(_ json: JSONValue = defaultMetadataJSON, directory: String) throws {
         let path = FileSystem.join(directory, TorchDistCheckpoint.configFileName)
