@@ -64,6 +64,16 @@ def test_legacy_import_from_slurm_task_variables_equals_one(tmp_path):
     assert tree(out) == tree(ref)
 
 
+def test_common_state_in_dcp_split_equals_one(tmp_path):
+    """megatron-core 0.19's layout: the common state is an item of rank 0's .distcp, not common.pt."""
+    args = [*IMPORT_ARGS, "--common-state", "dcp"]
+    ref = str(tmp_path / "ref")
+    run(["import", HF_MOE, ref, *args], check=True)
+    out = str(tmp_path / "split")
+    run_nodes(["import", HF_MOE, out, *args], 2)
+    assert tree(out) == tree(ref) and "release/common.pt" not in tree(out)
+
+
 @pytest.mark.parametrize("kill_at", ["write:3", "commit:synced"])
 def test_killed_node_is_named_and_rerunning_only_it_finalizes(single, tmp_path, kill_at):
     out = str(tmp_path / "mg")
