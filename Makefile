@@ -10,7 +10,7 @@ APT_PACKAGES := libopenblas-dev libzstd-dev libxxhash-dev libpng-dev libjpeg62-t
 CLI_RELEASE := .build/release/ckpt-bridge
 DEMO_OUT := out/demo
 
-.PHONY: all deps wheel-deps build release wheel test unit interop hostile faults fuzz fuzz-smoke venv demo bench clean
+.PHONY: cluster cluster-deps all deps wheel-deps build release wheel test unit interop hostile faults fuzz fuzz-smoke venv demo bench clean
 
 all: build
 
@@ -41,7 +41,7 @@ wheel: release wheel-deps
 	python3 scripts/build-wheel.py --build .build/release --dist dist
 
 # The whole suite: Swift tests, then the interop tests against real torch / megatron-core / transformers.
-test: unit interop hostile faults fuzz-smoke
+test: unit interop hostile faults cluster fuzz-smoke
 
 unit: deps
 	$(SWIFT) build --build-tests
@@ -62,6 +62,21 @@ hostile: deps venv release
 # Fault tests (Tests/Faults): the release CLI killed with SIGKILL at each write and commit step, and a file-size limit.
 faults: deps venv release
 	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider Tests/Faults
+
+# Split conversions (Tests/Cluster, Docs/cluster.md): node processes into one staging area, kills and reruns, and a
+# one-machine Slurm cluster (slurmctld + slurmd + munged started by the test in a temporary folder).
+cluster: deps venv release cluster-deps
+	CKPT_BRIDGE=$(CLI_RELEASE) $(PY) -m pytest -q -p no:cacheprovider -rs Tests/Cluster
+
+# Debian's Slurm and munge for the Slurm test. Installed only when missing.
+cluster-deps:
+	@if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null && command -v munged >/dev/null; then \
+	  echo "cluster-deps: slurm-wlm, munge present"; \
+	else \
+	  echo "cluster-deps: installing slurm-wlm munge"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq slurm-wlm munge; \
+	fi
 
 # libFuzzer harnesses (Docs/fuzzing.md), built with -sanitize=fuzzer,address in .build/fuzz (never in .build/debug).
 # `make fuzz` runs each harness for FUZZ_SECONDS (default 600) one after another; `make fuzz-smoke` runs each for

@@ -25,6 +25,8 @@ public enum BridgeErrorCode: String, ErrorCode {
     case mismatch
     /// `check` found a problem in a checkpoint.
     case check
+    /// A split conversion's staging area that is incomplete, damaged or disagrees with itself (`finalize`).
+    case cluster
 }
 
 /// The error type of the Bridge module.

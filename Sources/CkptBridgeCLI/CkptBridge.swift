@@ -36,7 +36,7 @@ struct CkptBridge: ParsableCommand {
         Shell completion: ckpt-bridge --generate-completion-script bash|zsh|fish
         """,
         version: version,
-        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self, DiffCommand.self, CheckCommand.self, SynthCommand.self, CleanCommand.self]
+        subcommands: [ImportCommand.self, ExportCommand.self, PlanCommand.self, VerifyCommand.self, ForwardCommand.self, GenerateCommand.self, TokenizeCommand.self, InspectCommand.self, DiffCommand.self, CheckCommand.self, SynthCommand.self, CleanCommand.self, FinalizeCommand.self]
     )
 
     /// A file-size limit (`ulimit -f`) must give an EFBIG error with a hint and a clean output folder, not

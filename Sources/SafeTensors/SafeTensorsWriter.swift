@@ -77,8 +77,22 @@ public struct SafeTensorsWriter {
         return JSONWriter.write(.object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))])) + "\n"
     }
 
-    /// Writes `shards` into `directory` (normally the temporary folder of an `AtomicOutputDirectory`).
+    /// Writes `shards` and, when there is more than one, the index into `directory` (normally the temporary
+    /// folder of an `AtomicOutputDirectory`).
     public static func write(_ shards: [Shard], into directory: String, executor: WriteExecutor) throws {
+        try writeShards(shards, into: directory, executor: executor)
+        try writeIndex(shards, into: directory)
+    }
+
+    /// Writes the index of a multi-shard plan into `directory` (nothing for a single shard).
+    public static func writeIndex(_ shards: [Shard], into directory: String) throws {
+        if shards.count > 1 {
+            try writeWholeFile(FileSystem.join(directory, SafeTensorsCheckpoint.indexFileName), Array(indexJSON(shards).utf8))
+        }
+    }
+
+    /// Writes the shard files only (a node of a split export writes its share of them; see `write`).
+    public static func writeShards(_ shards: [Shard], into directory: String, executor: WriteExecutor) throws {
         var tasks = [TensorWriteTask]()
         var files = [OutputFile]()
         for s in shards {
@@ -91,9 +105,6 @@ public struct SafeTensorsWriter {
         }
         try executor.run(tasks)
         for f in files { try f.sync() }
-        if shards.count > 1 {
-            try writeWholeFile(FileSystem.join(directory, SafeTensorsCheckpoint.indexFileName), Array(indexJSON(shards).utf8))
-        }
     }
 
     /// Plans and writes `items` as a complete checkpoint at `path`, atomically.

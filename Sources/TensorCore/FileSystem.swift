@@ -198,6 +198,18 @@ public final class AtomicOutputDirectory {
     public init(finalPath: String, overwrite: Bool, inputs: [String] = [], replaceable: Replaceable = .anyFolder) throws {
         self.finalPath = finalPath
         self.overwrite = overwrite
+        try Self.checkOutput(finalPath, overwrite: overwrite, inputs: inputs, replaceable: replaceable)
+        let parent = FileSystem.dirname(finalPath)
+        try FileSystem.makeDirectory(parent)
+        Self.removeStalePartials(of: finalPath)
+        let tag = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        tempPath = FileSystem.join(parent, "\(Self.partialPrefix(of: finalPath))\(tag)")
+        try FileSystem.makeDirectory(tempPath)
+    }
+
+    /// The checks `init` makes before creating anything, for callers that write elsewhere first (a node of a
+    /// split conversion checks the final output up front, hours before it is assembled).
+    public static func checkOutput(_ finalPath: String, overwrite: Bool, inputs: [String], replaceable: Replaceable) throws {
         let out = FileSystem.resolved(finalPath)
         for input in inputs {
             let inp = FileSystem.resolved(input)
@@ -219,12 +231,6 @@ public final class AtomicOutputDirectory {
                                       file: finalPath, hint: "remove it yourself if it should go, or choose another output path")
             }
         }
-        let parent = FileSystem.dirname(finalPath)
-        try FileSystem.makeDirectory(parent)
-        Self.removeStalePartials(of: finalPath)
-        let tag = "\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
-        tempPath = FileSystem.join(parent, "\(Self.partialPrefix(of: finalPath))\(tag)")
-        try FileSystem.makeDirectory(tempPath)
     }
 
     /// `.NAME.partial-`: what the temporary folders of `finalPath` are called, followed by `PID-RANDOM`.

@@ -12,23 +12,35 @@ public enum ExportPipeline {
 
     public static func run(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?, to path: String,
                            overwrite: Bool, executor: WriteExecutor) throws {
+        try output(plan, hfConfig: hfConfig, configDirectory: configDirectory).write(to: path, overwrite: overwrite, executor: executor)
+    }
+
+    /// What the export writes: the safetensors shards with their planned sizes, and the rest (the index,
+    /// config.json, the tokenizer / processor files).
+    public static func output(_ plan: ExportPlan, hfConfig: HFConfig, configDirectory: String?) throws -> ConversionOutput {
         let items = try items(plan)  // before the output folder exists: a refused request leaves nothing behind
-        let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite,
-                                            inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
-                                            replaceable: OutputKinds.huggingFaceCheckpoint)
         let shards = try SafeTensorsWriter.plan(items, maxShardSize: plan.request.maxShardSize)
-        try SafeTensorsWriter.write(shards, into: out.tempPath, executor: executor)
         // The weights written are dequantized unless --quantize asked for FP8: the config says which.
         var config = HFConfigWriter.removingQuantization(hfConfig.json)
         if let q = plan.request.quantize { config = HFConfigWriter.settingQuantization(config, to: q.json) }
         if let d = plan.request.dtype { config = HFConfigWriter.settingDType(config, to: d) }
-        try writeWholeFile(out.path("config.json"), Array((JSONWriter.write(config) + "\n").utf8))
-        if let dir = configDirectory {
-            for f in companionFiles where FileSystem.isFile(FileSystem.join(dir, f)) {
-                try FileSystem.copyFile(FileSystem.join(dir, f), out.path(f))
-            }
-        }
-        try out.commit()
+        let configBytes = Array((JSONWriter.write(config) + "\n").utf8)
+        return ConversionOutput(
+            conversion: .exportToHuggingFace,
+            inputs: OutputKinds.megatronInputs(iterationDirectory: plan.reader.path) + [configDirectory].compactMap { $0 },
+            dataFiles: shards.map { ConversionOutput.DataFile(path: $0.fileName, size: $0.fileSize) },
+            writeData: { paths, root, executor in
+                try SafeTensorsWriter.writeShards(shards.filter { paths.contains($0.fileName) }, into: root, executor: executor)
+            },
+            writeRest: { root in
+                try SafeTensorsWriter.writeIndex(shards, into: root)
+                try writeWholeFile(FileSystem.join(root, "config.json"), configBytes)
+                if let dir = configDirectory {
+                    for f in companionFiles where FileSystem.isFile(FileSystem.join(dir, f)) {
+                        try FileSystem.copyFile(FileSystem.join(dir, f), FileSystem.join(root, f))
+                    }
+                }
+            })
     }
 
     /// The tensors to write: each HF tensor, or with `--quantize` its FP8 elements and `…_scale_inv` (F32).

@@ -86,6 +86,7 @@ struct ExportCommand: ParsableCommand {
           ckpt-bridge diff ./Qwen3-VL-8B-Instruct ./hf-out       (a round trip is bit-exact)
           ckpt-bridge export ./megatron ./hf-fp8 --quantize fp8-block     (FP8 as the Hub's -FP8 releases, 128x128 blocks)
           ckpt-bridge verify ./hf-fp8 ./megatron --max-abs 0.5            (reports how far FP8 moved the logits)
+          ckpt-bridge export ./megatron ./hf-out --nodes 4 --node 1   (node 1's shards of 4; Docs/cluster.md)
 
         --quantize fp8-block[:ROWSxCOLS] quantizes every linear weight except embeddings, lm_head, the MoE \
         router, norms and the vision tower (quantization_config modules_to_not_convert, as the Hub's), per \
@@ -103,12 +104,15 @@ struct ExportCommand: ParsableCommand {
 
     @OptionGroup var arguments: ExportArguments
     @OptionGroup(title: "Running") var running: RunOptions
+    @OptionGroup(title: "Split over nodes (Docs/cluster.md)") var split: NodeOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             if arguments.adapterOnly {
+                // An adapter is a few MB: one process writes it, whatever the scheduler's variables say.
+                if (split.nodes ?? 1) > 1 { throw ValidationError("--adapter-only is written by one process; drop --nodes/--node") }
                 let (export, config) = try arguments.adapterPlan()
                 let total = export.items.reduce(0) { $0 + $1.byteCount }
                 let (executor, reporter) = running.executor(total: total)
@@ -119,9 +123,10 @@ struct ExportCommand: ParsableCommand {
                 return
             }
             let (plan, found) = try arguments.plan()
+            let output = try ExportPipeline.output(plan, hfConfig: found.config, configDirectory: found.companionDirectory)
+            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
             let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try ExportPipeline.run(plan, hfConfig: found.config, configDirectory: found.companionDirectory, to: arguments.outDir,
-                                   overwrite: running.overwrite, executor: executor)
+            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
             reporter?.finish()
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +

@@ -69,19 +69,31 @@ struct ImportCommand: ParsableCommand {
         Fine-grained FP8 folders (quantization_config quant_method "fp8"; F8_E4M3 weights with per-block \
         weight_scale_inv) are dequantized as torch does: float(q) · scale_inv[i // bh, j // bw] in fp32, one \
         cast to the output dtype (bf16 by default) rounding to nearest even. The scales are consumed.
+
+        Split over nodes (Docs/cluster.md): each of N processes writes its share of the plan into \
+        OUT.staging/; the last to finish (or 'ckpt-bridge finalize OUT') checks every file and assembles OUT. \
+        The node is --node K, else SLURM_ARRAY_TASK_ID, SLURM_PROCID or RANK; the count --nodes N, else \
+        SLURM_ARRAY_TASK_COUNT, SLURM_NTASKS or WORLD_SIZE. Pass --nodes N in job scripts: a rerun of one \
+        node (sbatch --array=2) then still splits N ways.
+          ckpt-bridge import ./hf ./megatron --tp 2 --ep 4 --nodes 4 --node 2
+          sbatch --array=0-3 --wrap 'ckpt-bridge import ./hf ./megatron --tp 2 --ep 4 --nodes 4 --no-finalize'
+          torchrun --nnodes 4 --nproc-per-node 1 … --no-python ckpt-bridge import ./hf ./megatron --tp 2 --ep 4
         """
     )
 
     @OptionGroup var arguments: ImportArguments
     @OptionGroup(title: "Running") var running: RunOptions
+    @OptionGroup(title: "Split over nodes (Docs/cluster.md)") var split: NodeOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let plan = try arguments.plan()
+            let output = try ImportPipeline.output(plan)
+            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
             let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try ImportPipeline.run(plan, to: arguments.outDir, overwrite: running.overwrite, executor: executor)
+            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
             reporter?.finish()
             let secs = Date().timeIntervalSince(start)
             print("imported \(plan.context.table.family) → \(arguments.format.rawValue) \(plan.request.layout): " +

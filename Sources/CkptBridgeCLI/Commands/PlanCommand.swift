@@ -14,6 +14,7 @@ struct PlanCommand: ParsableCommand {
         Examples:
           ckpt-bridge plan import ./Qwen3-VL-30B-A3B-Instruct ./megatron --tp 2 --ep 4
           ckpt-bridge plan export ./megatron ./hf --json > plan.json
+          ckpt-bridge plan import ./hf ./megatron --tp 2 --ep 4 --nodes 4     (what each of 4 nodes would write)
         """,
         subcommands: [PlanImport.self, PlanExport.self]
     )
@@ -24,13 +25,20 @@ struct PlanImport: ParsableCommand {
     @OptionGroup var arguments: ImportArguments
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "List every chunk (torch_dist) or every tensor of each rank file (legacy), not only counts.") var chunks = false
+    @Option(help: "Also show how a split over N nodes would share the data files (Docs/cluster.md).") var nodes: Int?
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let nodes, nodes < 1 || nodes > NodeIdentity.maxCount { throw ValidationError("--nodes must be between 1 and \(NodeIdentity.maxCount), not \(nodes)") }
+    }
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let plan = try arguments.plan()
+            let output = try nodes.map { _ in try ImportPipeline.output(plan) }
             if json {
-                print(JSONWriter.write(try plan.reportJSON()))
+                let report = try plan.reportJSON()
+                print(JSONWriter.write(output.map { SplitPlanReport.adding($0, nodes: nodes, to: report) } ?? report))
                 return
             }
             let (header, rows, rightAligned) = plan.request.format == .legacy ? try legacyTable(plan) : storageTable(plan)
@@ -38,6 +46,7 @@ struct PlanImport: ParsableCommand {
             let summary = plan.summary
             print("")
             for (k, v) in summary { print("\(k): \(v)") }
+            if let output, let nodes { print("\nsplit over \(nodes) nodes:\n" + SplitPlanReport.text(output, nodes: nodes)) }
             print("nothing written (dry run)")
         }
     }
@@ -81,13 +90,20 @@ struct PlanExport: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Plan an export (Megatron → HF).")
     @OptionGroup var arguments: ExportArguments
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Also show how a split over N nodes would share the shards (Docs/cluster.md).") var nodes: Int?
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let nodes, nodes < 1 || nodes > NodeIdentity.maxCount { throw ValidationError("--nodes must be between 1 and \(NodeIdentity.maxCount), not \(nodes)") }
+    }
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let (plan, found) = try arguments.plan()
+            let output = try nodes.map { _ in try ExportPipeline.output(plan, hfConfig: found.config, configDirectory: found.companionDirectory) }
             if json {
-                print(JSONWriter.write(plan.reportJSON(configOrigin: found.origin)))
+                let report = plan.reportJSON(configOrigin: found.origin)
+                print(JSONWriter.write(output.map { SplitPlanReport.adding($0, nodes: nodes, to: report) } ?? report))
                 return
             }
             let rows = plan.hfTensors.map { t -> [String] in
@@ -97,6 +113,7 @@ struct PlanExport: ParsableCommand {
             print(renderTable(["hf tensor", "shape", "transform", "from"], rows))
             print("")
             for (k, v) in plan.summary(configOrigin: found.origin) { print("\(k): \(v)") }
+            if let output, let nodes { print("\nsplit over \(nodes) nodes:\n" + SplitPlanReport.text(output, nodes: nodes)) }
             print("nothing written (dry run)")
         }
     }

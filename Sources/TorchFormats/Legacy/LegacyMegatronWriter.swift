@@ -19,9 +19,18 @@ public enum LegacyMegatronWriter {
     /// Writes one rank file at `path` (its folder must exist). The archive folder is the file's base
     /// name, as torch names it (`model_optim_rng`).
     public static func writeRankFile(_ root: PickleValue, to path: String, executor: WriteExecutor = WriteExecutor()) throws {
-        var archive = FileSystem.basename(path)
+        try write(try plan(root, fileName: FileSystem.basename(path)), to: path, executor: executor)
+    }
+
+    /// Places a rank file's archive (its size is then known) without writing anything.
+    public static func plan(_ root: PickleValue, fileName: String) throws -> TorchSavePlan {
+        var archive = fileName
         if let dot = archive.lastIndex(of: "."), dot != archive.startIndex { archive = String(archive[..<dot]) }
-        let plan = try TorchSaveWriter.plan(root, archiveName: archive)
+        return try TorchSaveWriter.plan(root, archiveName: archive)
+    }
+
+    /// Writes a planned rank file at `path` (its folder must exist).
+    public static func write(_ plan: TorchSavePlan, to path: String, executor: WriteExecutor = WriteExecutor()) throws {
         do {
             let file = try OutputFile(creating: path, size: plan.totalLength)
             try plan.write(to: file, executor: executor)

@@ -2,11 +2,13 @@ import TensorCore
 
 /// Writes torch_dist data files and `.metadata` from a `TorchDistWritePlan`.
 ///
-/// Every item's place is computed first: per file, byte items back to back, then each tensor chunk as a
-/// standalone torch.save archive (folder `archive`, tensor shape = chunk sizes including leading 1s,
-/// row-major strides), packed with no padding between items like torch's `_write_item`. Then all tensor
+/// Every item's place is computed first (`layout`): per file, byte items back to back, then each tensor
+/// chunk as a standalone torch.save archive (folder `archive`, tensor shape = chunk sizes including leading
+/// 1s, row-major strides), packed with no padding between items like torch's `_write_item`. Then all tensor
 /// payloads are written in parallel by positional writes (CRC computed on the way), then the zip
 /// headers, then `.metadata`, which is written last so a folder without it is visibly unfinished.
+/// Because the layout is computed before any byte moves, a subset of the data files can be written on its
+/// own (one node of a split conversion) with the same bytes the whole run would write.
 public enum TorchDistWriter {
     /// One planned item of a data file.
     struct PlacedChunk {
@@ -15,14 +17,29 @@ public enum TorchDistWriter {
         var offset: Int
     }
 
-    /// Writes the data files and `.metadata` into `directory` (which must exist). Returns the metadata written.
-    @discardableResult
-    public static func write(_ plan: TorchDistWritePlan, into directory: String,
-                             executor: WriteExecutor = WriteExecutor()) throws -> DCPMetadata {
+    /// One planned data file: its size, its byte items and its tensor chunks at their offsets.
+    struct PlacedFile {
+        var name: String
+        var size: Int
+        var bytes: [(Int, [UInt8])]
+        var chunks: [PlacedChunk]
+    }
+
+    /// Where every byte of a torch_dist folder goes, and the `.metadata` that describes it.
+    public struct Layout {
+        var files: [PlacedFile]
+        public let metadata: DCPMetadata
+
+        /// The data files with their sizes, in plan order.
+        public var dataFiles: [(name: String, size: Int)] { files.map { ($0.name, $0.size) } }
+    }
+
+    /// Places every item of `plan` (validating it first). Reads no tensor data.
+    public static func layout(_ plan: TorchDistWritePlan) throws -> Layout {
         let entries = try plan.validate()
         var storage = [(index: DCPMetadata.StorageIndex, info: DCPMetadata.StorageInfo)]()
         var seen = Set<DCPMetadata.StorageIndex>()
-        var outputs = [(file: OutputFile, bytes: [(Int, [UInt8])], chunks: [PlacedChunk])]()
+        var files = [PlacedFile]()
         for f in plan.files {
             var cursor = 0
             var smallWrites = [(Int, [UInt8])]()
@@ -44,17 +61,25 @@ public enum TorchDistWriter {
                 placed.append(PlacedChunk(chunk: c, save: save, offset: cursor))
                 cursor += save.totalLength
             }
+            files.append(PlacedFile(name: f.name, size: cursor, bytes: smallWrites, chunks: placed))
+        }
+        return Layout(files: files, metadata: DCPMetadata(entries: entries, storage: storage))
+    }
+
+    /// Writes the data files of `layout` named in `only` (all when nil) into `directory` (which must exist).
+    public static func writeDataFiles(_ layout: Layout, only: Set<String>? = nil, into directory: String,
+                                      executor: WriteExecutor = WriteExecutor()) throws {
+        var outputs = [(file: OutputFile, placed: PlacedFile)]()
+        for f in layout.files where only?.contains(f.name) ?? true {
             let path = FileSystem.join(directory, f.name)
-            let out: OutputFile
-            do { out = try OutputFile(creating: path, size: cursor) } catch { throw TorchFormatsError.wrap(error, file: path) }
-            outputs.append((out, smallWrites, placed))
+            do { outputs.append((try OutputFile(creating: path, size: f.size), f)) } catch { throw TorchFormatsError.wrap(error, file: path) }
         }
         // Payloads of every chunk of every file in one parallel run.
         var tasks = [TensorWriteTask]()
         var taskRanges = [[Range<Int>]]()
         for o in outputs {
             var ranges = [Range<Int>]()
-            for p in o.chunks {
+            for p in o.placed.chunks {
                 let t = p.save.writeTasks(file: o.file, at: p.offset, label: p.chunk.key)
                 ranges.append(tasks.count..<(tasks.count + t.count))
                 tasks.append(contentsOf: t)
@@ -65,8 +90,8 @@ public enum TorchDistWriter {
         do { crcs = try executor.run(tasks) } catch { throw TorchFormatsError.wrap(error, file: directory) }
         do {
             for (o, ranges) in zip(outputs, taskRanges) {
-                for (offset, bytes) in o.bytes { try o.file.write(bytes, at: offset) }
-                for (p, r) in zip(o.chunks, ranges) {
+                for (offset, bytes) in o.placed.bytes { try o.file.write(bytes, at: offset) }
+                for (p, r) in zip(o.placed.chunks, ranges) {
                     try p.save.finalize(file: o.file, at: p.offset, payloadCRCs: Array(crcs[r]))
                 }
                 try o.file.sync()
@@ -74,10 +99,22 @@ public enum TorchDistWriter {
         } catch {
             throw TorchFormatsError.wrap(error, file: directory)
         }
-        let metadata = DCPMetadata(entries: entries, storage: storage)
+    }
+
+    /// Writes `.metadata` of `layout` into `directory`.
+    public static func writeMetadata(_ layout: Layout, into directory: String) throws {
         let path = FileSystem.join(directory, TorchDistCheckpoint.metadataFileName)
-        do { try writeWholeFile(path, try metadata.serialized()) } catch { throw TorchFormatsError.wrap(error, file: path) }
-        return metadata
+        do { try writeWholeFile(path, try layout.metadata.serialized()) } catch { throw TorchFormatsError.wrap(error, file: path) }
+    }
+
+    /// Writes the data files and `.metadata` into `directory` (which must exist). Returns the metadata written.
+    @discardableResult
+    public static func write(_ plan: TorchDistWritePlan, into directory: String,
+                             executor: WriteExecutor = WriteExecutor()) throws -> DCPMetadata {
+        let l = try layout(plan)
+        try writeDataFiles(l, into: directory, executor: executor)
+        try writeMetadata(l, into: directory)
+        return l.metadata
     }
 
     /// Writes a complete iteration folder into `directory` (which must exist): `metadata.json`,
