@@ -149,3 +149,21 @@ def test_fsdp_dtensor_is_refused_by_name(out, training):
     assert p.returncode == 2, p.stdout + p.stderr
     assert "fsdp_dtensor checkpoints are not supported yet" in p.stderr and ".metadata" in p.stderr
 
+
+
+def test_python_package_takes_iteration_and_weights(out, training):
+    """The C ABI / Python package reads the same iteration and weights as the CLI: byte-identical output."""
+    from conftest import CLI, ROOT
+    _, train, _ = training
+    os.environ.setdefault("CKPT_BRIDGE_LIBRARY", os.path.join(os.path.dirname(CLI), "libCheckpointBridgeC.so"))
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import ckpt_bridge as cb
+    hf = fixture(f"{MODEL}/hf")
+    cb.export_hf(train, out / "py", hf_config=hf, iteration=3, weights="main-params", progress=False)
+    cli("export", train, out / "cli", "--hf-config", hf, "--iteration", "3", "--weights", "main-params")
+    for name in sorted(os.listdir(out / "cli")):
+        a, b = out / "cli" / name, out / "py" / name
+        assert os.path.isdir(a) or open(a, "rb").read() == open(b, "rb").read(), name
+    with pytest.raises(cb.BridgeError) as e:
+        cb.plan_export(train, hf_config=hf, iteration=9)
+    assert "present: iter_0000003, iter_0000006" in str(e.value)
