@@ -122,6 +122,13 @@ def test_main_params_refuse_what_they_cannot_read(out, training):
     # A trained parameter whose master copy is missing: its Adam moments are there, so it was not frozen.
     refused(resaved(it6, out / "nomaster", lambda t: {k: v for k, v in t.items() if k != master}),
             "has optimizer state", "no master copy", master[len("optimizer.state.param."):])
+    # Unless the model tensor is fp32 itself: Float16Optimizer steps fp32 parameters in place (no copy).
+    key = master[len("optimizer.state.param."):]
+    own = resaved(it6, out / "own", lambda t: {**{k: v for k, v in t.items() if k != master}, key: t[master]})
+    p = cli("export", own, out / "own-hf", "--hf-config", hf, "--weights", "main-params")
+    assert "1 fp32 tensor(s) stepped in place" in p.stdout, p.stdout
+    cli("export", it6, out / "main-hf", "--hf-config", hf, "--weights", "main-params")
+    assert cli("diff", out / "own-hf", out / "main-hf").returncode == 0
     # A master copy of another shape.
     refused(resaved(it6, out / "shape", lambda t: {**t, master: t[master].reshape(-1)}), "master copy has shape")
     # DistributedOptimizer dp_reshardable: flat buckets, no per-parameter masters.
