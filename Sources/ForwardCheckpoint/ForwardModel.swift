@@ -23,7 +23,14 @@ public struct ForwardModel {
         case .torchDist, .legacy:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)
-            let weights = try MegatronWeights(store: try checkpoint.storageView(), config: config)
+            // Legacy ranks are merged by Forward's own reading of Megatron's parallel modules, not by the
+            // converter's reassembly, so that verify checks the converter's legacy format independently.
+            let store: TensorStore
+            switch checkpoint.source {
+            case .torchDist: store = try checkpoint.storageView()
+            case let .legacy(c): store = try LegacyMegatronStore(checkpoint: c)
+            }
+            let weights = try MegatronWeights(store: store, config: config)
             return ForwardModel(config: config, weights: weights, kind: "Megatron \(checkpoint.format.rawValue)")
         case .torchSave:
             throw BridgeError(.unknownFormat, "a single .pt file is not a model checkpoint", file: path)

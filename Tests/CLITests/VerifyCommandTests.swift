@@ -1,3 +1,4 @@
+import Foundation
 import Bridge
 import Forward
 import ForwardCheckpoint
@@ -41,13 +42,31 @@ import TorchFormats
 
     @Test(arguments: [("qwen3_vl_dense_tiny", ParallelLayout(tp: 2, pp: 2), VisionLayout.megatron, MegatronFormat.torchDist),
                       ("qwen3_vl_moe_tiny", ParallelLayout(tp: 2, ep: 4), .hf, .torchDist),
-                      ("qwen3_vl_moe_tiny", ParallelLayout(pp: 3, ep: 2), .megatron, .legacy)])
+                      ("qwen3_vl_moe_tiny", ParallelLayout(pp: 3, ep: 2), .megatron, .legacy),
+                      // Legacy ranks are merged by Forward's own reading of Megatron's modules: TP-sharded
+                      // vision, SwiGLU and row-parallel linears, experts over EP with ETP = TP and ETP = 1.
+                      ("qwen3_vl_dense_tiny", ParallelLayout(tp: 2, pp: 2), .megatron, .legacy),
+                      ("qwen3_vl_moe_tiny", ParallelLayout(tp: 2, ep: 2), .hf, .legacy),
+                      ("qwen3_vl_moe_tiny", ParallelLayout(tp: 2, ep: 2, etp: 1), .hf, .legacy)])
     func verifyPassesOnImports(model: String, layout: ParallelLayout, vision: VisionLayout, format: MegatronFormat) throws {
         let dir = Fixtures.scratch("verify")
         defer { FileSystem.remove(dir) }
         let meg = try importCheckpoint(model, dir, layout: layout, vision: vision, format: format)
         #expect(exitStatus(["verify", try Fixtures.path("\(model)/hf"), meg]) == 0)
         #expect(exitStatus(["verify", try Fixtures.path("\(model)/hf"), meg, "--inputs", try Fixtures.path("\(model)/reference.safetensors")]) == 0)
+    }
+
+    /// Two TP ranks' files exchanged: each file is well formed and export-shaped, but the merged tensors
+    /// are in the wrong order, which the forward pass must see.
+    @Test func verifyFailsOnExchangedLegacyTPRanks() throws {
+        let dir = Fixtures.scratch("verify-ranks")
+        defer { FileSystem.remove(dir) }
+        let meg = try importCheckpoint("qwen3_vl_dense_tiny", dir, layout: ParallelLayout(tp: 2), vision: .hf, format: .legacy)
+        let it = FileSystem.join(meg, "release")
+        let a = FileSystem.join(it, "mp_rank_00/model_optim_rng.pt"), b = FileSystem.join(it, "mp_rank_01/model_optim_rng.pt")
+        let swap = FileSystem.join(it, "swap.pt")
+        for (from, to) in [(a, swap), (b, a), (swap, b)] { #expect(rename(from, to) == 0) }
+        #expect(exitStatus(["verify", try Fixtures.path("qwen3_vl_dense_tiny/hf"), meg]) == 1)
     }
 
     /// Rewrites a torch_dist checkpoint with `swap` applied to its global tensors (whole-tensor chunks).
