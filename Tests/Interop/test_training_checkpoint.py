@@ -49,6 +49,7 @@ def test_export_of_a_training_iteration_is_the_trained_model(out, training):
     info = cli("inspect", train, "--json").stdout
     for kind in ("optimizer", "rng_state", "rerun_state_machine", "opt_param_scheduler", "num_floating_point_operations_so_far"):
         assert kind in info, kind
+    assert "fully_reshardable" in info and "fully_reshardable" not in cli("inspect", train, "--iteration", "3").stdout
     before, _ = dcp_global_tensors(str(meg))
     # The tracker names iteration 6; --iteration 3 reads the earlier save. Optimizer tensors are reported, not exported.
     for name, args, want in (("hf6", (train,), "model_6"), ("hf3", (train, "--iteration", "3"), "model_3")):
