@@ -96,17 +96,45 @@ def test_main_params_are_the_optimizers_fp32_master_weights(out, training):
     assert not (out / "nomain").exists()
 
 
-def resaved(src, dst, edit):
+def resaved(src, dst, edit, common_in_dcp=False):
     """iteration folder `src` re-saved by torch's DCP into `dst` with its tensors passed through `edit`
-    (megatron-core's common.pt and metadata.json copied as they are)."""
+    (megatron-core's common.pt and metadata.json copied as they are). With `common_in_dcp`, the common state
+    goes where megatron-core >= 0.19 puts it instead: its save turns ShardedObject 'common_state' into the DCP
+    byte item `common_state/shard_0_1` holding torch.save([common state]) (torch strategy's
+    `_mcore_to_torch_sharded_object`), with a metadata.json of only the sharded backend fields."""
+    import json
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint import FileSystemWriter
+    from torch.distributed.checkpoint.default_planner import DefaultSavePlanner
+    from megatron.core.safe_globals import register_safe_globals
     tensors, _ = dcp_global_tensors(src)
+    state = edit(tensors)
     os.makedirs(dst)
-    dcp.save(edit(tensors), storage_writer=FileSystemWriter(str(dst)), no_dist=True)
-    for name in ("common.pt", "metadata.json"):
+    if common_in_dcp:
+        register_safe_globals()
+        # torch's default planner torch.saves a non-tensor value: torch.save([common state]), megatron-core's bytes.
+        state["common_state/shard_0_1"] = [torch.load(os.path.join(src, "common.pt"), weights_only=True)]
+        json.dump({"sharded_backend": "torch_dist", "sharded_backend_version": 1}, open(os.path.join(dst, "metadata.json"), "w"))
+    # Not flattened, so the list stays one object (megatron-core's planner does not flatten either).
+    dcp.save(state, storage_writer=FileSystemWriter(str(dst)), planner=DefaultSavePlanner(flatten_state_dict=False), no_dist=True)
+    for name in () if common_in_dcp else ("common.pt", "metadata.json"):
         shutil.copy(os.path.join(src, name), dst)
     return dst
+
+
+def test_main_params_with_the_common_state_in_the_dcp(out, training):
+    """megatron-core >= 0.19 layout of the same training save: content_metadata (fully_reshardable) is read
+    from the common_state item, and the master weights are still megatron-core's, bit for bit."""
+    _, train, expected = training
+    d = resaved(iteration_dir(str(train)), out / "mc019" / "iter_0000006", lambda t: t, common_in_dcp=True)
+    assert not os.path.exists(d / "common.pt")
+    info = cli("inspect", d).stdout
+    assert "common state: common_state/shard_0_1" in info and "fully_reshardable (content_metadata)" in info, info
+    ours, stdout = exported_back(out, "mc019-hf", d, "--weights", "main-params")
+    assert "by content_metadata distrib_optim_sharding_type 'fully_reshardable'" in stdout, stdout
+    masters, _ = dcp_global_tensors(str(expected / "main_6"))
+    for k, v in masters.items():
+        assert ours[k].dtype == torch.float32 and torch.equal(ours[k], v), k
 
 
 def test_main_params_refuse_what_they_cannot_read(out, training):
