@@ -29,7 +29,7 @@ enum Operations {
     }
 
     /// The import request fields (the CLI's import arguments): hf_dir, layout, format, dtype, vision_layout,
-    /// allow_unused, iteration.
+    /// allow_unused, iteration, common_state, integrity_manifest.
     static func importPlan(_ r: inout Request) throws -> ImportPlan {
         let hfDir = try r.requiredString("hf_dir")
         let layout = ParallelLayout(tp: try r.int("tp", min: 1) ?? 1, pp: try r.int("pp", min: 1) ?? 1, ep: try r.int("ep", min: 1) ?? 1,
@@ -40,7 +40,9 @@ enum Operations {
         }
         let request = ImportRequest(layout: layout, format: try r.choice("format", MegatronFormat.self) ?? .torchDist, dtype: try r.dtype(),
                                     visionLayout: try r.choice("vision_layout", VisionLayout.self),
-                                    allowUnused: try r.strings("allow_unused"), iteration: try r.int("iteration", min: 0) ?? 0)
+                                    allowUnused: try r.strings("allow_unused"), iteration: try r.int("iteration", min: 0) ?? 0,
+                                    commonState: try r.choice("common_state", CommonStatePlacement.self) ?? .file,
+                                    integrityManifest: try r.bool("integrity_manifest") ?? true)
         return try ImportPlan(source: try HFCheckpoint(path: hfDir, dequantizeTo: request.dtype ?? .bf16), request: request)
     }
 
@@ -67,14 +69,17 @@ enum Operations {
     }
 
     /// The export request fields (the CLI's export arguments, less the LoRA flags): megatron_dir, hf_config,
-    /// max_shard_size, expert_layout, dtype, allow_unused, quantize ("fp8-block[:RxC]"; experts default to v5 then).
+    /// max_shard_size, expert_layout, dtype, allow_unused, iteration, weights, quantize ("fp8-block[:RxC]"; experts
+    /// default to v5 then).
     static func exportPlan(_ r: inout Request) throws -> (ExportPlan, HFConfigRecovery.Found) {
-        let checkpoint = try MegatronCheckpoint(source: try MegatronSource.open(try r.requiredString("megatron_dir")), hfConfig: try r.string("hf_config"))
+        let dir = try MegatronCheckpoint.select(try r.requiredString("megatron_dir"), iterationText: try r.iterationText("iteration"))
+        let checkpoint = try MegatronCheckpoint(source: try MegatronSource.open(dir), hfConfig: try r.string("hf_config"))
+        let weights = try r.choice("weights", WeightsChoice.self) ?? .model
         let quantize = try r.string("quantize").map { try FP8QuantizationConfig(quantizeArgument: $0) }
         let request = ExportRequest(expertLayout: try r.choice("expert_layout", ExpertLayoutChoice.self) ?? (quantize == nil ? .hub : .v5), dtype: try r.dtype(),
                                     maxShardSize: try r.byteSize("max_shard_size") ?? 5_000_000_000, allowUnused: try r.strings("allow_unused"),
                                     quantize: quantize)
-        let plan = try ExportPlan(reader: try checkpoint.parameterReader(), hfConfig: checkpoint.found.config, table: checkpoint.table, request: request)
+        let plan = try ExportPlan(reader: try checkpoint.parameterReader(weights: weights), hfConfig: checkpoint.found.config, table: checkpoint.table, request: request)
         return (plan, checkpoint.found)
     }
 

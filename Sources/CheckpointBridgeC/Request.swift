@@ -38,6 +38,14 @@ struct Request {
         return s
     }
 
+    /// An iteration as the tracker file spells it: a non-negative integer, or "release".
+    mutating func iterationText(_ name: String) throws -> String? {
+        guard let v = value(name) else { return nil }
+        if let n = v.intValue, n >= 0 { return String(n) }
+        if v.stringValue == "release" { return "release" }
+        throw bad(name, "a non-negative integer or \"release\"")
+    }
+
     mutating func requiredString(_ name: String) throws -> String {
         guard let s = try string(name) else {
             throw BridgeError(.request, "\(operation): '\(name)' is required", key: name, hint: "see ckpt_bridge.h for the request fields")

@@ -31,6 +31,12 @@ import TorchFormats
         // Without a config there is nothing to rebuild config.json from; with another model's, the args refuse it.
         #expect(exitStatus(["export", root, FileSystem.join(dir, "none"), "--quiet"]) == 2)
         do {
+            _ = try MegatronCheckpoint.open(root)
+            Issue.record("opened without a config")
+        } catch let e as BridgeError {
+            #expect(e.code == .config && e.summary.contains("its Megatron-LM args describe num_layers=4 hidden_size=64"), "\(e)")
+        }
+        do {
             _ = try MegatronCheckpoint.open(root, hfConfig: try Fixtures.path("qwen3_vl_moe_tiny/hf"))
             Issue.record("the MoE config was accepted for a dense checkpoint")
         } catch let e as BridgeError {

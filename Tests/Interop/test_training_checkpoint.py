@@ -49,6 +49,7 @@ def test_export_of_a_training_iteration_is_the_trained_model(out, training):
     info = cli("inspect", train, "--json").stdout
     for kind in ("optimizer", "rng_state", "rerun_state_machine", "opt_param_scheduler", "num_floating_point_operations_so_far"):
         assert kind in info, kind
+    assert "fully_reshardable" in info and "fully_reshardable" not in cli("inspect", train, "--iteration", "3").stdout
     before, _ = dcp_global_tensors(str(meg))
     # The tracker names iteration 6; --iteration 3 reads the earlier save. Optimizer tensors are reported, not exported.
     for name, args, want in (("hf6", (train,), "model_6"), ("hf3", (train, "--iteration", "3"), "model_3")):
@@ -95,17 +96,45 @@ def test_main_params_are_the_optimizers_fp32_master_weights(out, training):
     assert not (out / "nomain").exists()
 
 
-def resaved(src, dst, edit):
+def resaved(src, dst, edit, common_in_dcp=False):
     """iteration folder `src` re-saved by torch's DCP into `dst` with its tensors passed through `edit`
-    (megatron-core's common.pt and metadata.json copied as they are)."""
+    (megatron-core's common.pt and metadata.json copied as they are). With `common_in_dcp`, the common state
+    goes where megatron-core >= 0.19 puts it instead: its save turns ShardedObject 'common_state' into the DCP
+    byte item `common_state/shard_0_1` holding torch.save([common state]) (torch strategy's
+    `_mcore_to_torch_sharded_object`), with a metadata.json of only the sharded backend fields."""
+    import json
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint import FileSystemWriter
+    from torch.distributed.checkpoint.default_planner import DefaultSavePlanner
+    from megatron.core.safe_globals import register_safe_globals
     tensors, _ = dcp_global_tensors(src)
+    state = edit(tensors)
     os.makedirs(dst)
-    dcp.save(edit(tensors), storage_writer=FileSystemWriter(str(dst)), no_dist=True)
-    for name in ("common.pt", "metadata.json"):
+    if common_in_dcp:
+        register_safe_globals()
+        # torch's default planner torch.saves a non-tensor value: torch.save([common state]), megatron-core's bytes.
+        state["common_state/shard_0_1"] = [torch.load(os.path.join(src, "common.pt"), weights_only=True)]
+        json.dump({"sharded_backend": "torch_dist", "sharded_backend_version": 1}, open(os.path.join(dst, "metadata.json"), "w"))
+    # Not flattened, so the list stays one object (megatron-core's planner does not flatten either).
+    dcp.save(state, storage_writer=FileSystemWriter(str(dst)), planner=DefaultSavePlanner(flatten_state_dict=False), no_dist=True)
+    for name in () if common_in_dcp else ("common.pt", "metadata.json"):
         shutil.copy(os.path.join(src, name), dst)
     return dst
+
+
+def test_main_params_with_the_common_state_in_the_dcp(out, training):
+    """megatron-core >= 0.19 layout of the same training save: content_metadata (fully_reshardable) is read
+    from the common_state item, and the master weights are still megatron-core's, bit for bit."""
+    _, train, expected = training
+    d = resaved(iteration_dir(str(train)), out / "mc019" / "iter_0000006", lambda t: t, common_in_dcp=True)
+    assert not os.path.exists(d / "common.pt")
+    info = cli("inspect", d).stdout
+    assert "common state: common_state/shard_0_1" in info and "fully_reshardable (content_metadata)" in info, info
+    ours, stdout = exported_back(out, "mc019-hf", d, "--weights", "main-params")
+    assert "by content_metadata distrib_optim_sharding_type 'fully_reshardable'" in stdout, stdout
+    masters, _ = dcp_global_tensors(str(expected / "main_6"))
+    for k, v in masters.items():
+        assert ours[k].dtype == torch.float32 and torch.equal(ours[k], v), k
 
 
 def test_main_params_refuse_what_they_cannot_read(out, training):
@@ -122,6 +151,13 @@ def test_main_params_refuse_what_they_cannot_read(out, training):
     # A trained parameter whose master copy is missing: its Adam moments are there, so it was not frozen.
     refused(resaved(it6, out / "nomaster", lambda t: {k: v for k, v in t.items() if k != master}),
             "has optimizer state", "no master copy", master[len("optimizer.state.param."):])
+    # Unless the model tensor is fp32 itself: Float16Optimizer steps fp32 parameters in place (no copy).
+    key = master[len("optimizer.state.param."):]
+    own = resaved(it6, out / "own", lambda t: {**{k: v for k, v in t.items() if k != master}, key: t[master]})
+    p = cli("export", own, out / "own-hf", "--hf-config", hf, "--weights", "main-params")
+    assert "1 fp32 tensor(s) stepped in place" in p.stdout, p.stdout
+    cli("export", it6, out / "main-hf", "--hf-config", hf, "--weights", "main-params")
+    assert cli("diff", out / "own-hf", out / "main-hf").returncode == 0
     # A master copy of another shape.
     refused(resaved(it6, out / "shape", lambda t: {**t, master: t[master].reshape(-1)}), "master copy has shape")
     # DistributedOptimizer dp_reshardable: flat buckets, no per-parameter masters.
@@ -149,3 +185,21 @@ def test_fsdp_dtensor_is_refused_by_name(out, training):
     assert p.returncode == 2, p.stdout + p.stderr
     assert "fsdp_dtensor checkpoints are not supported yet" in p.stderr and ".metadata" in p.stderr
 
+
+
+def test_python_package_takes_iteration_and_weights(out, training):
+    """The C ABI / Python package reads the same iteration and weights as the CLI: byte-identical output."""
+    from conftest import CLI, ROOT
+    _, train, _ = training
+    os.environ.setdefault("CKPT_BRIDGE_LIBRARY", os.path.join(os.path.dirname(CLI), "libCheckpointBridgeC.so"))
+    sys.path.insert(0, os.path.join(ROOT, "python"))
+    import ckpt_bridge as cb
+    hf = fixture(f"{MODEL}/hf")
+    cb.export_hf(train, out / "py", hf_config=hf, iteration=3, weights="main-params", progress=False)
+    cli("export", train, out / "cli", "--hf-config", hf, "--iteration", "3", "--weights", "main-params")
+    for name in sorted(os.listdir(out / "cli")):
+        a, b = out / "cli" / name, out / "py" / name
+        assert os.path.isdir(a) or open(a, "rb").read() == open(b, "rb").read(), name
+    with pytest.raises(cb.BridgeError) as e:
+        cb.plan_export(train, hf_config=hf, iteration=9)
+    assert "present: iter_0000003, iter_0000006" in str(e.value)

@@ -81,10 +81,10 @@ def _path(p: Optional[PathLike]) -> Optional[str]:
 
 
 def _import_fields(hf_dir, out_dir, tp, pp, ep, etp, pp_first_layers, pp_last_layers, pad_vocab, vision_layout,
-                   format, dtype, allow_unused, iteration) -> dict:
+                   format, dtype, allow_unused, iteration, common_state="file") -> dict:
     return dict(hf_dir=_path(hf_dir), out_dir=_path(out_dir), tp=tp, pp=pp, ep=ep, etp=etp, pp_first_layers=pp_first_layers,
                 pp_last_layers=pp_last_layers, pad_vocab=pad_vocab, vision_layout=vision_layout, format=format, dtype=dtype,
-                allow_unused=list(allow_unused), iteration=iteration)
+                allow_unused=list(allow_unused), iteration=iteration, common_state=common_state)
 
 
 def inspect(path: PathLike) -> Dict[str, Any]:
@@ -97,27 +97,29 @@ def inspect(path: PathLike) -> Dict[str, Any]:
 def plan_import(hf_dir: PathLike, out_dir: Optional[PathLike] = None, *, tp: int = 1, pp: int = 1, ep: int = 1,
                 etp: Optional[int] = None, pp_first_layers: Optional[int] = None, pp_last_layers: Optional[int] = None,
                 pad_vocab: bool = False, vision_layout: Optional[str] = None, format: str = "torch_dist",
-                dtype: str = "keep", allow_unused: Sequence[str] = (), iteration: int = 0) -> Plan:
+                dtype: str = "keep", allow_unused: Sequence[str] = (), iteration: int = 0, common_state: str = "file") -> Plan:
     """Plans HF → Megatron at the given layout and runs every check (key accounting, shapes, divisibility).
 
     Args:
         vision_layout: "megatron" (Megatron-Bridge ≥ 0.6, the default for Qwen3-VL) or "hf" (0.3, ms-swift).
         format: "torch_dist" or "legacy".
+        common_state: "file" (common.pt, read by every megatron-core) or "dcp" (the common_state item, megatron-core >= 0.19).
         dtype: "keep" (bit-exact), "bf16", "fp16" or "fp32".
         allow_unused: HF tensor patterns to leave out on purpose ('*' an index, '**' a suffix).
     """
     r = _native.call("plan_import", _import_fields(hf_dir, out_dir, tp, pp, ep, etp, pp_first_layers, pp_last_layers,
-                                                   pad_vocab, vision_layout, format, dtype, allow_unused, iteration))
+                                                   pad_vocab, vision_layout, format, dtype, allow_unused, iteration, common_state))
     return _plan(r)
 
 
 def plan_export(megatron_dir: PathLike, out_dir: Optional[PathLike] = None, *, hf_config: Optional[PathLike] = None,
-                expert_layout: str = "hub", max_shard_size: Size = "5GB", dtype: str = "keep",
-                allow_unused: Sequence[str] = ()) -> Plan:
+                expert_layout: Optional[str] = None, max_shard_size: Size = "5GB", dtype: str = "keep",
+                allow_unused: Sequence[str] = (), iteration: Union[int, str, None] = None, weights: str = "model",
+                quantize: Optional[str] = None) -> Plan:
     """Plans Megatron (torch_dist or legacy, any layout) → HF; see :func:`export_hf` for the options."""
     r = _native.call("plan_export", dict(megatron_dir=_path(megatron_dir), out_dir=_path(out_dir), hf_config=_path(hf_config),
                                          expert_layout=expert_layout, max_shard_size=max_shard_size, dtype=dtype,
-                                         allow_unused=list(allow_unused)))
+                                         allow_unused=list(allow_unused), iteration=iteration, weights=weights, quantize=quantize))
     return _plan(r)
 
 
@@ -134,19 +136,21 @@ def import_hf(hf_dir: PathLike, out_dir: PathLike, *, tp: int = 1, pp: int = 1, 
               pp_first_layers: Optional[int] = None, pp_last_layers: Optional[int] = None, pad_vocab: bool = False,
               vision_layout: Optional[str] = None, format: str = "torch_dist", dtype: str = "keep",
               allow_unused: Sequence[str] = (), iteration: int = 0, overwrite: bool = False, jobs: Optional[int] = None,
-              memory: Optional[Size] = None, progress: ProgressArg = True) -> Result:
+              memory: Optional[Size] = None, progress: ProgressArg = True, common_state: str = "file",
+              integrity_manifest: bool = True) -> Result:
     """Converts an HF checkpoint into a Megatron-Core checkpoint, bit-exact (what ``ckpt-bridge import`` writes).
 
     Args: those of :func:`plan_import`, and
         overwrite: replace ``out_dir`` if it is a Megatron checkpoint (only once the new one is complete).
+        integrity_manifest: write megatron-core's ``integrity.json`` (SHA-256 of every file; torch_dist only).
         jobs: writer threads (default: the number of cores). memory: bytes held at once (default 256 MB).
         progress: True for a bar on a terminal (silent otherwise), False for none, or a callable
             ``(bytes_done, bytes_total, tensor) -> bool`` that returns False to cancel; a cancelled call raises
             :class:`~ckpt_bridge.CancelledError` and the output folder is never created.
     """
     fields = _import_fields(hf_dir, out_dir, tp, pp, ep, etp, pp_first_layers, pp_last_layers, pad_vocab, vision_layout,
-                            format, dtype, allow_unused, iteration)
-    fields.update(overwrite=overwrite, jobs=jobs, memory=memory)
+                            format, dtype, allow_unused, iteration, common_state)
+    fields.update(overwrite=overwrite, jobs=jobs, memory=memory, integrity_manifest=integrity_manifest)
     watch, close = observer(progress)
     try:
         return _result(_native.call_with_progress("import", fields, watch))
@@ -156,7 +160,8 @@ def import_hf(hf_dir: PathLike, out_dir: PathLike, *, tp: int = 1, pp: int = 1, 
 
 def export_hf(megatron_dir: PathLike, out_dir: PathLike, *, hf_config: Optional[PathLike] = None, expert_layout: Optional[str] = None,
               max_shard_size: Size = "5GB", dtype: str = "keep", allow_unused: Sequence[str] = (), quantize: Optional[str] = None, overwrite: bool = False,
-              jobs: Optional[int] = None, memory: Optional[Size] = None, progress: ProgressArg = True) -> Result:
+              jobs: Optional[int] = None, memory: Optional[Size] = None, progress: ProgressArg = True,
+              iteration: Union[int, str, None] = None, weights: str = "model") -> Result:
     """Converts a Megatron checkpoint (torch_dist or legacy, its root or one iteration folder) back to HF.
 
     Args:
@@ -166,10 +171,12 @@ def export_hf(megatron_dir: PathLike, out_dir: PathLike, *, hf_config: Optional[
         quantize: "fp8-block" or "fp8-block:ROWSxCOLS": fine-grained FP8 as the Hub's FP8 releases (as the CLI's --quantize).
         max_shard_size: bytes, or a string such as "5GB" (decimal) or "2GiB".
         overwrite, jobs, memory, progress: as for :func:`import_hf`.
+        iteration: N or "release": read ``iter_NNNNNNN/`` under a checkpoint root instead of the tracker's.
+        weights: "model" (the model's parameters) or "main-params" (a training checkpoint's fp32 master weights).
     """
     fields = dict(megatron_dir=_path(megatron_dir), out_dir=_path(out_dir), hf_config=_path(hf_config), expert_layout=expert_layout,
                   max_shard_size=max_shard_size, dtype=dtype, allow_unused=list(allow_unused), quantize=quantize, overwrite=overwrite,
-                  jobs=jobs, memory=memory)
+                  jobs=jobs, memory=memory, iteration=iteration, weights=weights)
     watch, close = observer(progress)
     try:
         return _result(_native.call_with_progress("export", fields, watch))

@@ -83,6 +83,10 @@ public final class ImportPlan {
     public let skipped: [String]
 
     public init(source: HFCheckpoint, request: ImportRequest) throws {
+        if request.format == .legacy && request.commonState == .dcp {
+            throw BridgeError(.request, "the common state goes into the DCP only for torch_dist; legacy rank files carry theirs inside",
+                              key: "common_state", hint: "drop --common-state dcp, or write --format torch_dist")
+        }
         self.source = source
         self.request = request
         let expertLayout = try source.detectExpertLayout()

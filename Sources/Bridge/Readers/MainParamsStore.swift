@@ -22,8 +22,9 @@ public enum WeightsChoice: String, CaseIterable, Sendable {
 ///
 /// The sharding type is `content_metadata['distrib_optim_sharding_type']` of the common state when the
 /// checkpoint records it, else the name present. Every parameter that has optimizer state must have a
-/// master copy of its shape; a parameter with no optimizer state at all was frozen (not trained) and
-/// reads as its model weight, counted in `frozen`.
+/// master copy of its shape, unless it is fp32 itself (then it is its own master, `ownMaster`); a
+/// parameter with no optimizer state at all was frozen (not trained) and reads as its model weight,
+/// counted in `frozen`.
 public final class MainParamsStore: TensorStore {
     public let base: TensorStore
     /// The master-copy key prefix in use (`optimizer.state.fp32_param.` or `optimizer.state.param.`).
@@ -34,6 +35,8 @@ public final class MainParamsStore: TensorStore {
     public let trained: [String]
     /// Model keys with no optimizer state (frozen), read as the model weights, sorted.
     public let frozen: [String]
+    /// fp32 model keys with optimizer state but no copy (stepped in place, their own master), read as they are.
+    public let ownMaster: [String]
     private let masters: [String: String]
 
     public init(_ checkpoint: TorchDistCheckpoint) throws {
@@ -84,10 +87,13 @@ public final class MainParamsStore: TensorStore {
         prefix = statePrefix + name + "."
         decidedBy = sharding.map { "content_metadata distrib_optim_sharding_type '\($0)'" } ?? "optimizer.state.\(name).* keys"
         let modelKeys = names.filter { TrainingStateKind.classify($0) == nil }
-        var m = [String: String](), trained = [String](), frozen = [String]()
+        var m = [String: String](), trained = [String](), frozen = [String](), ownMaster = [String]()
         for k in modelKeys {
             guard let states = stateOf[k] else { frozen.append(k); continue }
             guard states.contains(name) else {
+                // Float16OptimizerWithFloat16Params steps fp32 model parameters in place (its
+                // fp32_from_fp32 groups): they have moments but no copy, being their own master.
+                if try store.tensorSource(k).dtype == .f32 { ownMaster.append(k); continue }
                 throw BridgeError(.missingKeys, "--weights main-params: '\(k)' has optimizer state (\(states.sorted().joined(separator: ", "))) but no master copy '\(prefix)\(k)'",
                                   file: path, key: k, hint: "the optimizer state is incomplete; \(hint)")
             }
@@ -106,6 +112,7 @@ public final class MainParamsStore: TensorStore {
         masters = m
         self.trained = trained
         self.frozen = frozen
+        self.ownMaster = ownMaster
     }
 
     public var tensorNames: [String] { base.tensorNames }

@@ -22,7 +22,16 @@ public struct MegatronCheckpoint {
 
     /// Resolves the config and table of an already opened checkpoint.
     public init(source: MegatronSource, hfConfig: String? = nil, mappings: String = MappingTableLoader.defaultDirectory()) throws {
-        let found = try HFConfigRecovery.find(iterationDirectory: source.iterationDirectory, explicit: hfConfig, mappings: mappings)
+        guard let found = try HFConfigRecovery.locate(iterationDirectory: source.iterationDirectory, explicit: hfConfig, mappings: mappings) else {
+            // A Megatron-LM save: its args say which model to look for.
+            let described = try MegatronArgsCheck.args(of: source).map { a in
+                ["num_layers", "hidden_size", "num_attention_heads", "num_query_groups", "ffn_hidden_size", "num_experts"]
+                    .compactMap { f in a[f]?.intValue.map { "\(f)=\($0)" } }.joined(separator: " ")
+            }
+            throw BridgeError(.config, "the checkpoint carries no HF config (no \(HFConfigRecovery.embeddedFolder)/ and no run_config.yaml)" +
+                              (described.map { $0.isEmpty ? "" : "; its Megatron-LM args describe \($0)" } ?? ""),
+                              file: source.iterationDirectory, hint: "pass --hf-config DIR pointing at the original Hugging Face folder")
+        }
         try self.init(source: source, found: found, mappings: mappings)
     }
 

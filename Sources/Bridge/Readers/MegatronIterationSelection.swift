@@ -32,6 +32,16 @@ extension MegatronCheckpoint {
                               : "pass one of the iterations present (--iteration \(present.last!.trackerText)), or drop --iteration to read the tracker's")
     }
 
+    /// `select` with the iteration as the tracker file spells it (`"1000"`, `"release"`), for callers
+    /// that take it as text (the C ABI).
+    public static func select(_ path: String, iterationText: String?) throws -> String {
+        guard let iterationText else { return path }
+        guard let it = CheckpointIteration(trackerText: iterationText) else {
+            throw BridgeError(.request, "iteration '\(iterationText)' is neither a non-negative integer nor 'release'", key: "iteration")
+        }
+        return try select(path, iteration: it)
+    }
+
     /// The iterations a checkpoint root holds (`release` first, then by number): its `release/` and
     /// `iter_*` folders that are torch_dist or legacy checkpoints.
     public static func iterationsPresent(root: String) throws -> [CheckpointIteration] {

@@ -35,6 +35,9 @@ extension TensorCatalog {
             if case let .dict(items)? = try ckpt.commonState {
                 for (k, _) in items { if case let .string(name) = k, let kind = TrainingStateKind.classify(name) { kinds[kind, default: 0] += 1 } }
             }
+            if let sharding = try ckpt.commonState?["content_metadata"]?["distrib_optim_sharding_type"]?.stringValue, kinds[.optimizer] != nil {
+                notes.append(("optimizer sharding", sharding + " (content_metadata)"))
+            }
             if !kinds.isEmpty {
                 notes.append(("training state", TrainingStateKind.allCases.compactMap { k in kinds[k].map { "\(k.rawValue): \($0) key(s)" } }.joined(separator: ", ")))
             }

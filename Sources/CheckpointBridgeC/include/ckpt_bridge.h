@@ -53,13 +53,15 @@ char *ckpt_bridge_inspect(const char *request_json);
 /*
  * {"hf_dir", "out_dir"?, "tp", "pp", "ep", "etp", "pp_first_layers", "pp_last_layers", "pad_vocab",
  *  "format": "torch_dist"|"legacy", "dtype": "keep"|"bf16"|"fp16"|"fp32", "vision_layout": "megatron"|"hf",
- *  "allow_unused": [patterns], "iteration"}: the import plan (`plan import --json`); writes nothing.
+ *  "allow_unused": [patterns], "iteration", "common_state": "file"|"dcp"}: the import plan (`plan import --json`);
+ *  writes nothing.
  */
 char *ckpt_bridge_plan_import(const char *request_json);
 
 /*
  * {"megatron_dir", "out_dir"?, "hf_config", "max_shard_size": bytes|"5GB", "expert_layout": "hub"|"v5"|"per-expert",
- *  "dtype", "allow_unused"}: the export plan (`plan export --json`); writes nothing.
+ *  "dtype", "allow_unused", "iteration": N|"release" (under a checkpoint root, instead of the tracker's),
+ *  "weights": "model"|"main-params"}: the export plan (`plan export --json`); writes nothing.
  */
 char *ckpt_bridge_plan_export(const char *request_json);
 

@@ -137,7 +137,8 @@ struct ExportCommand: ParsableCommand {
             }
             if let main = (plan.reader as? StorageTensorReader)?.store as? MainParamsStore {
                 print("weights: fp32 master copies of \(main.trained.count) trained tensor(s) (\(main.prefix)*, by \(main.decidedBy)); " +
-                      "\(main.frozen.count) frozen tensor(s) without optimizer state from the model weights")
+                      "\(main.frozen.count) frozen tensor(s) without optimizer state from the model weights" +
+                      (main.ownMaster.isEmpty ? "" : "; \(main.ownMaster.count) fp32 tensor(s) stepped in place, their own master"))
             }
             if !plan.trainingState.isEmpty {
                 print("training state left in the checkpoint (not model weights): \(plan.trainingState.count) tensor(s), e.g. \(plan.trainingState[0])")

@@ -250,8 +250,10 @@ public final class TorchDistCheckpoint {
             guard byteKeySet.contains(Self.commonStateKey) else { return nil }
             let v = try bytesItem(Self.commonStateKey)
             guard let l = v.listValue, l.count == 1 else {
+                // torch's default DCP planner wraps a value that already is an io.BytesIO once more; megatron-core's does not.
                 throw TorchFormatsError(.dcpInvalid, "common state item is a \(v.kindDescription), expected a one-element list",
-                                        file: directory, key: Self.commonStateKey)
+                                        file: directory, key: Self.commonStateKey,
+                                        hint: "megatron-core >= 0.19 saves torch.save([common state]) there; re-save the checkpoint with megatron-core's dist_checkpointing.save")
             }
             return l[0]
         }
