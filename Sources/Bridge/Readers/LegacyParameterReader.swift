@@ -22,7 +22,9 @@ public final class LegacyParameterReader: MegatronParameterReader {
         guard let first = checkpoint.ranks.first else {
             throw BridgeError(.unknownFormat, "no rank files", file: checkpoint.directory)
         }
-        let args = try checkpoint.file(first).args
+        let args = try BridgeError.during("cannot read the args of legacy rank \(first)", file: checkpoint.directory) {
+            try checkpoint.file(first).args
+        }
         func arg(_ k: String) -> Int? { args?[k]?.intValue }
         let tp = arg("tensor_model_parallel_size") ?? (checkpoint.ranks.map(\.tp).max() ?? 0) + 1
         let pp = arg("pipeline_model_parallel_size") ?? (checkpoint.ranks.map(\.pp).max() ?? 0) + 1
@@ -39,7 +41,9 @@ public final class LegacyParameterReader: MegatronParameterReader {
 
     private func dict(_ r: LegacyRank) throws -> TorchStateDict {
         if let d = dicts[r] { return d }
-        let d = try checkpoint.file(r).model()
+        let d = try BridgeError.during("cannot read the model state of legacy rank \(r)", file: checkpoint.directory) {
+            try checkpoint.file(r).model()
+        }
         dicts[r] = d
         return d
     }
@@ -88,7 +92,7 @@ public final class LegacyParameterReader: MegatronParameterReader {
         let name = try LocalShards.localName(p, placement: placement)
         var ranks = [(LegacyRank, [Shard])]()
         for r in checkpoint.ranks {
-            let shards = try LocalShards.shards(of: p, rank: (r.tp, r.pp, r.ep), placement: placement)
+            let shards = try placement.shards(of: p, heldBy: (r.tp, r.pp, r.ep))
             if !shards.isEmpty { ranks.append((r, shards)) }
         }
         return (name, ranks)
