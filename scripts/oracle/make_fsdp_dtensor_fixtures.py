@@ -25,7 +25,6 @@ local→TE name map), so the keys are those of a TE run.
 """
 import argparse
 import contextlib
-import json
 import os
 import sys
 
@@ -95,6 +94,8 @@ def main():
     ap.add_argument("hf_config")
     ap.add_argument("out_root")
     ap.add_argument("--iteration", type=int, default=7)
+    ap.add_argument("--load", help="instead of saving BRIDGE_ITER_DIR's weights: load this fsdp_dtensor iteration folder into "
+                    "the FSDP model through the same preprocessing (strict DCP load), then save what was loaded into OUT_ROOT")
     a = ap.parse_args()
     rank, world = mm.init(1)
     fsdp_on_cpu()
@@ -110,11 +111,16 @@ def main():
     from megatron.core.transformer.transformer_layer import TransformerLayer
 
     gpt, spec, cfg, prefix = mm.build_gpt(a.hf_config, 1)
-    mm.load_torch_dist(gpt, prefix, a.bridge_iter)
+    if not a.load:
+        mm.load_torch_dist(gpt, prefix, a.bridge_iter)
     md = FileSystemReader(a.bridge_iter).read_metadata()
     vision = {k: torch.empty(list(m.size), dtype=m.properties.dtype) for k, m in md.state_dict_metadata.items()
               if isinstance(m, TensorStorageMetadata) and k.startswith("vision_model.")}
-    dcp.load(vision, storage_reader=FileSystemReader(a.bridge_iter), no_dist=True)
+    if a.load:
+        # Zeros: a tensor the load does not reach stays zero, and differs from the checkpoint.
+        vision = {k: torch.zeros_like(v) for k, v in vision.items()}
+    else:
+        dcp.load(vision, storage_reader=FileSystemReader(a.bridge_iter), no_dist=True)
     model = Qwen3VLStandIn(gpt, module_tree({k[len("vision_model."):]: v for k, v in vision.items()}))
     config = gpt.config
     config.bf16 = True
@@ -135,13 +141,30 @@ def main():
     preprocess_state_dict_for_uneven_dtensor(state)
     # The local spec's norm names → the TE spec's (megatron-core's own map), as a GPU run names them.
     renames = dict(spec.submodules.sharded_state_dict_keys_map)
-    model_sd = {}
-    for k, v in state["model"].items():
+
+    def rename(k):
         for old, new in renames.items():
-            if f".layers." in k and f".{old}" in k:
+            if ".layers." in k and f".{old}" in k:
                 k = k.replace(f".{old}", f".{new}", 1)
-        model_sd[k] = v
+        return k
+    model_sd = {rename(k): v for k, v in state["model"].items()}
     state["model"] = model_sd
+    if a.load:
+        # megatron-core's own load path for fsdp_dtensor (Megatron-LM's load_checkpoint / Megatron-Bridge's
+        # load_fsdp_dtensor_checkpoint): the preprocessed state dict loaded with DCP's DefaultLoadPlanner, strict
+        # (every key of the model must be in the checkpoint), into the DTensors that view the FSDP parameters.
+        from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+        dcp.load(state, storage_reader=FileSystemReader(a.load), planner=DefaultLoadPlanner(allow_partial_load=False))
+        # Saved again from the parameters themselves: a fresh state dict through the same preprocessing.
+        fresh = {"checkpoint_version": state["checkpoint_version"], "iteration": state["iteration"],
+                 "model": fsdp.state_dict_for_save_checkpoint()}
+        handle_fp8_extra_state_case(fresh["model"])
+        fresh["model"], _ = handle_swiglu_in_state_dict(fsdp.module, fresh["model"], None)
+        if experts:
+            fresh["model"] = handle_experts_in_state_dict(fresh["model"], experts)
+        preprocess_state_dict_for_uneven_dtensor(fresh)
+        fresh["model"] = {rename(k): v for k, v in fresh["model"].items()}
+        state = fresh
 
     root = a.out_root
     it_dir = os.path.join(root, f"iter_{a.iteration:07d}")
@@ -153,9 +176,6 @@ def main():
     if rank == 0:
         with open(os.path.join(root, "latest_checkpointed_iteration.txt"), "w") as f:
             f.write(str(a.iteration))
-        keys = sorted(f"model.{k}" for k in model_sd)
-        with open(os.path.join(root, "keys.json"), "w") as f:
-            json.dump({"world_size": world, "dtype": "bfloat16", "keys": keys}, f, indent=1)
     torch.distributed.destroy_process_group()
 
 

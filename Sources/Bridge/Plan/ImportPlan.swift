@@ -5,6 +5,8 @@ import TensorCore
 public enum MegatronFormat: String, Sendable, CaseIterable {
     case torchDist = "torch_dist"
     case legacy
+    /// Megatron FSDP's `fsdp_dtensor` (a bare DCP save of per-layer module parameters, `FSDPDTensorNames`).
+    case fsdpDTensor = "fsdp_dtensor"
 }
 
 /// Where a torch_dist checkpoint keeps its common (non-sharded) state: `args`, iteration, checkpoint version.
@@ -31,10 +33,13 @@ public struct ImportRequest {
     /// Write megatron-core's `integrity.json` (torch_dist only): the SHA-256 of every file, one sequential
     /// pass over each file after it is written.
     public var integrityManifest: Bool
+    /// How fsdp_dtensor output names expert parameters (TE grouped GEMM, the default, or SequentialMLP).
+    public var fsdpExpertNaming: FSDPDTensorNames.ExpertNaming
 
     public init(layout: ParallelLayout = ParallelLayout(), format: MegatronFormat = .torchDist, dtype: DType? = nil,
                 visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0, commonState: CommonStatePlacement = .file,
-                integrityManifest: Bool = true) {
+                integrityManifest: Bool = true, fsdpExpertNaming: FSDPDTensorNames.ExpertNaming = .grouped) {
+        self.fsdpExpertNaming = fsdpExpertNaming
         self.layout = layout
         self.format = format
         self.dtype = dtype
