@@ -78,18 +78,18 @@ public enum FSDPDTensorNames {
             }
         }
         var layer: Int?
-        if let i = c.firstIndex(of: "layers"), i + 1 < c.count, let l = index(c[i + 1]) {
+        if let i = stackedListIndex(c), i + 1 < c.count, let l = index(c[i + 1]) {
             layer = l
             c.remove(at: i + 1)
         }
         return Piece(storageKey: c.joined(separator: "."), layer: layer, expert: expert, half: half)
     }
 
-    /// The axes a torch_dist storage key stacks: layers (`layers` with no index after it) on axis 0, experts
-    /// (`mlp.experts.experts`) next.
+    /// The axes a torch_dist storage key stacks: layers (a stacked list with no index after it) on axis 0,
+    /// experts (`mlp.experts.experts`) next.
     public static func stackedAxes(storageKey: String) -> (layers: Bool, experts: Bool) {
         let c = storageKey.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        let layers = c.firstIndex(of: "layers").map { $0 + 1 < c.count && index(c[$0 + 1]) == nil } ?? false
+        let layers = stackedListIndex(c).map { $0 + 1 < c.count && index(c[$0 + 1]) == nil } ?? false
         let experts = mlpExpertsIndex(c).map { $0 + 1 < c.count && c[$0 + 1] == "experts" } ?? false
         return (layers, experts)
     }
@@ -106,7 +106,7 @@ public enum FSDPDTensorNames {
                 c[c.count - 1] += String(expert)
             }
         }
-        if let layer, let i = c.firstIndex(of: "layers") { c.insert(String(layer), at: i + 1) }
+        if let layer, let i = stackedListIndex(c) { c.insert(String(layer), at: i + 1) }
         return c.joined(separator: ".")
     }
 
@@ -127,6 +127,14 @@ public enum FSDPDTensorNames {
         if c[n - 3] == "experts", n >= 4, c[n - 4] == "mlp" { return numbered(last) != nil }
         if n >= 6, index(c[n - 3]) != nil, c[n - 4] == "local_experts", c[n - 5] == "experts", c[n - 6] == "mlp" { return plain }
         return false
+    }
+
+    /// The module list whose entries torch_dist stacks on a leading axis: a TransformerBlock's `layers`, and
+    /// the `deepstack_merger_list` inside Megatron-Bridge ≥ 0.6's Qwen3-VL vision `decoder` (an nn.ModuleList
+    /// its `sharded_state_dict` stacks like layers). Megatron-Bridge 0.3's HF-named
+    /// `vision_model.deepstack_merger_list.N` is not stacked, and stays as it is.
+    private static func stackedListIndex(_ c: [String]) -> Int? {
+        c.indices.first { c[$0] == "layers" || (c[$0] == "deepstack_merger_list" && $0 > 0 && c[$0 - 1] == "decoder") }
     }
 
     /// The position of `experts` in a `….mlp.experts.…` path.
