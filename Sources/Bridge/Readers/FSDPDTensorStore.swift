@@ -44,8 +44,10 @@ public final class FSDPDTensorStore: TensorStore {
                 if TrainingStateKind.classify(key) != nil { training.append(key); continue }
                 let hint = key.range(of: #"^model\d+\."#, options: .regularExpression) != nil
                     ? "virtual pipeline chunks (model0., model1., …) are not read; save with one model chunk per rank"
-                    : "an fsdp_dtensor checkpoint holds model.* tensors and training state (optimizer.*, rng_state, …)"
-                throw BridgeError(.unusedKeys, "tensor is neither a model parameter nor training state", file: metadataPath, key: key, hint: hint)
+                    : "an fsdp_dtensor save holds model.* tensors and training state (optimizer.*, rng_state, …); "
+                      + "if this is a torch_dist save that lost its metadata.json and common.pt, restore those files"
+                throw BridgeError(.unusedKeys, "fsdp_dtensor checkpoint (.metadata without metadata.json or a common state) holds a tensor that is neither model.* nor training state",
+                                  file: metadataPath, key: key, hint: hint)
             }
             if path.hasSuffix("._extra_state") || path == "_extra_state" { skipped.append(key); continue }
             let p = FSDPDTensorNames.piece(modulePath: path)
