@@ -63,7 +63,11 @@ public struct MegatronCheckpoint {
     /// The checkpoint with its trained parameters read from the optimizer's fp32 master copies.
     public func mainParams() throws -> MainParamsStore {
         guard case let .torchDist(c) = source else {
-            throw BridgeError(.request, "--weights main-params reads torch_dist training checkpoints; this one is \(source.format.rawValue)", file: iterationDirectory,
+            if case .fsdpDTensor = source {
+                throw BridgeError(.request, "--weights main-params reads torch_dist training checkpoints; an fsdp_dtensor save's model weights already are Megatron-FSDP's fp32 main parameters",
+                                  file: iterationDirectory, hint: "export them with --weights model (the default)")
+            }
+            throw BridgeError(.request, "--weights main-params reads torch_dist training checkpoints; this one is legacy (mp_rank_*)", file: iterationDirectory,
                               hint: "convert it to torch_dist with Megatron-LM first, or export the model weights (--weights model)")
         }
         return try MainParamsStore(c)
