@@ -92,6 +92,17 @@ public final class ImportPlan {
             throw BridgeError(.request, "the common state goes into the DCP only for torch_dist; legacy rank files carry theirs inside",
                               key: "common_state", hint: "drop --common-state dcp, or write --format torch_dist")
         }
+        if request.format == .fsdpDTensor {
+            let l = request.layout
+            guard l.tp == 1, l.pp == 1, l.ep == 1, l.etp == 1 else {
+                throw BridgeError(.request, "fsdp_dtensor checkpoints hold whole tensors; a parallel layout (\(l)) does not apply",
+                                  hint: "drop --tp/--pp/--ep/--etp: Megatron FSDP reshards an fsdp_dtensor checkpoint on load for any layout")
+            }
+            guard request.commonState == .file else {
+                throw BridgeError(.request, "fsdp_dtensor saves keep args, checkpoint_version and iteration as their own DCP items",
+                                  key: "common_state", hint: "drop --common-state dcp")
+            }
+        }
         self.source = source
         self.request = request
         let expertLayout = try source.detectExpertLayout()

@@ -9,15 +9,12 @@ import TorchFormats
 ///     model.module.<fc1 path>_w / _v     SwiGLU fc1 (every name megatron-core's handler matches) in halves
 ///     args, checkpoint_version, iteration   byte items (torch.save of each value), as Megatron-LM saves them
 ///
-/// DCP reshards on load, so the parallel layout of the writer does not matter; a layout is refused rather
-/// than ignored.
+/// DCP reshards on load, so the parallel layout of the writer does not matter; `ImportPlan` refuses one
+/// rather than ignore it.
 enum FSDPDTensorWriter {
     static func iterationData(_ plan: ImportPlan, sources: [ComposedTensor]) throws -> ImportPipeline.IterationData {
+        // ImportPlan refuses a parallel layout for this format: every parameter is one whole tensor here.
         let layout = plan.request.layout
-        guard layout.tp == 1, layout.pp == 1, layout.ep == 1, layout.etp == 1 else {
-            throw BridgeError(.request, "fsdp_dtensor checkpoints hold whole tensors; a parallel layout (\(layout)) does not apply",
-                              hint: "drop --tp/--pp/--ep/--etp: Megatron FSDP reshards an fsdp_dtensor checkpoint on load for any layout")
-        }
         var dtypes = [String: DType]()
         for s in plan.storage { dtypes[s.key] = s.dtype }
         var file = TorchDistWritePlan.FilePlan(name: TorchDistWritePlan.fileName(rank: 0))
