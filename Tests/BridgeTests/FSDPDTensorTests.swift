@@ -81,6 +81,21 @@ import TorchFormats
         }
     }
 
+    /// The `args` item our import writes (as Megatron-LM saves it) is read back and checked against --hf-config.
+    @Test func argsAreCheckedAgainstTheConfig() throws {
+        let dir = Fixtures.scratch("fsdp-args")
+        defer { FileSystem.remove(dir) }
+        let hf = try HFCheckpoint(path: try Fixtures.path("qwen3_vl_moe_tiny/hf_bf16"), mappings: mappingsDirectory)
+        let out = FileSystem.join(dir, "m")
+        try ImportPipeline.run(try ImportPlan(source: hf, request: ImportRequest(format: .fsdpDTensor, visionLayout: .hf)), to: out,
+                               overwrite: false, executor: WriteExecutor())
+        let source = try MegatronSource.open(out)
+        let args = try #require(try MegatronArgsCheck.args(of: source))
+        #expect(args["num_layers"]?.intValue == 3)
+        #expect(throws: BridgeError.self) { _ = try MegatronCheckpoint(source: source, hfConfig: try Self.hfConfig("dense"), mappings: mappingsDirectory) }
+        _ = try MegatronCheckpoint(source: source, hfConfig: try Self.hfConfig("moe"), mappings: mappingsDirectory)
+    }
+
     @Test func aParallelLayoutIsRefused() throws {
         let hf = try HFCheckpoint(path: try Fixtures.path("qwen3_vl_dense_tiny/hf_bf16"), mappings: mappingsDirectory)
         #expect(throws: BridgeError.self) { _ = try ImportPlan(source: hf, request: ImportRequest(layout: ParallelLayout(tp: 2), format: .fsdpDTensor)) }

@@ -53,6 +53,11 @@ extension TensorCatalog {
                                              ("byte items", ckpt.byteKeys.joined(separator: " "))]
             if !store.trainingStateKeys.isEmpty { notes.append(("training state", "\(store.trainingStateKeys.count) tensor(s), not read as weights")) }
             if !store.skippedKeys.isEmpty { notes.append(("skipped", "\(store.skippedKeys.count) _extra_state tensor(s)")) }
+            // Megatron-LM saves its args as the DCP item `args`: the only record of the model without a config.
+            if let args = try MegatronArgsCheck.args(of: .fsdpDTensor(store)) {
+                let fields = ["num_layers", "hidden_size", "num_attention_heads", "num_query_groups", "ffn_hidden_size", "num_experts"]
+                notes.append(("args", fields.compactMap { f in args[f]?.intValue.map { "\(f)=\($0)" } }.joined(separator: " ")))
+            }
             return TensorCatalog(path: path, format: format, entries: entries, notes: notes)
         case .legacy:
             let ckpt = try LegacyMegatronCheckpoint(path: path)
