@@ -44,12 +44,14 @@ struct ForwardCommand: ParsableCommand {
     var hfConfig: String?
     @OptionGroup var iteration: IterationOption
     @OptionGroup(title: "Images") var image: ImageOptions
+    @OptionGroup(title: "Video") var video: VideoOptions
     @Option(help: "Also write the inputs as run (input_ids, pixel_values, image_grid_thw) to this safetensors file.",
             completion: .file(extensions: ["safetensors"]))
     var saveInputs: String?
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try video.requirePrompt(prompt)
         if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
     }
 
@@ -57,7 +59,7 @@ struct ForwardCommand: ParsableCommand {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let model = try ForwardModel.open(try iteration.resolveIfMegatron(checkpoint), hfConfig: hfConfig)
-            let input = try prompt.prepare(for: model, images: image)?.inputs ?? image.inputs(pass, model: model)[0].inputs
+            let input = try prompt.prepare(for: model, images: image, video: video)?.inputs ?? image.inputs(pass, model: model)[0].inputs
             if let saveInputs { try input.save(to: saveInputs) }
             let forward = Qwen3VLForward(config: model.config, weights: model.weights,
                                          options: pass.options)

@@ -39,6 +39,7 @@ struct VerifyCommand: ParsableCommand {
     var megatronDir: String
     @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
     @OptionGroup(title: "Images") var image: ImageOptions
+    @OptionGroup(title: "Video") var video: VideoOptions
     @OptionGroup(title: "Prompt") var prompt: PromptOptions
     @Option(help: "With --prompt: also generate N tokens greedily on both sides and compare them token by token.")
     var generate: Int?
@@ -50,6 +51,7 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try video.requirePrompt(prompt)
         if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
         if let generate {
             guard prompt.prompt != nil else { throw ValidationError("--generate needs --prompt") }
@@ -63,7 +65,7 @@ struct VerifyCommand: ParsableCommand {
             let v = try Verification.run(hfDir: hfDir, megatronDir: try iteration.resolveIfMegatron(megatronDir),
                                          inputs: pass.inputs, prefix: pass.prefix,
                                          images: image.images, preprocessorConfig: image.preprocessorConfig,
-                                         prompt: prompt.request, tokenizer: prompt.tokenizer, generate: generate,
+                                         prompt: prompt.request, video: video.request, tokenizer: prompt.tokenizer, generate: generate,
                                          options: pass.options, maxAbs: maxAbs)
             ok = v.passes
             if json {
