@@ -152,12 +152,19 @@ def test_video_prompt_equals_transformers(out, model, cls, flags):
         assert got["generated_ids"] == expected, ckpt
 
 
-def test_video_sampling_and_grids_match_transformers(out):
+CONFIGS = {"defaults": {}, "num-frames-6": {"fps": None, "num_frames": 6},
+           "fps-3-pixels": {"fps": 3, "min_frames": 2, "size": {"shortest_edge": 4096, "longest_edge": 60000}}}
+
+
+@pytest.mark.parametrize("overrides", CONFIGS.values(), ids=CONFIGS.keys())
+def test_video_sampling_and_grids_match_transformers(out, overrides):
     """Frame counts and sizes that exercise sampling (clamps to min_frames and to the clip, odd counts padded to a
-    temporal patch) and smart resize (min-pixel upscale, max-pixel downscale, sides below 32): the grid and the
-    timestamps of ckpt-bridge's prompt equal transformers'."""
+    temporal patch, a fixed num_frames) and smart resize (min-pixel upscale, max-pixel downscale, sides below 32):
+    the grid and the timestamps of ckpt-bridge's prompt equal transformers'."""
     hf = _model_dir("qwen3_vl_dense_tiny", out / "hf")
-    cfg = json.load(open(hf / "video_preprocessor_config.json"))
+    cfg = dict(_defaults(), **overrides)
+    with open(hf / "video_preprocessor_config.json", "w") as f:
+        json.dump(cfg, f)
     tok = transformers.AutoTokenizer.from_pretrained(str(hf))
     cases = [(3, 40, 60, 1.0), (5, 128, 256, 30.0), (17, 64, 96, 4.0), (9, 300, 500, 2.0), (26, 20, 90, 10.0),
              (7, 500, 128, 3.5)]
@@ -166,7 +173,8 @@ def test_video_sampling_and_grids_match_transformers(out):
         video = _frames(folder, count, h, w, seed=i)
         meta = VideoMetadata(total_num_frames=count, fps=fps)
         conf = types.SimpleNamespace(fps=cfg["fps"], min_frames=cfg["min_frames"], max_frames=cfg["max_frames"])
-        indices = VP.sample_frames(conf, meta)
+        # preprocess passes the config's num_frames and fps (None when unset) to sample_frames.
+        indices = VP.sample_frames(conf, meta, num_frames=cfg.get("num_frames"), fps=cfg["fps"])
         meta.frames_indices = indices
         factor = cfg["patch_size"] * cfg["merge_size"]
         rh, rw = smart_resize(num_frames=len(indices), height=h, width=w, factor=factor, temporal_factor=cfg["temporal_patch_size"],
@@ -189,6 +197,8 @@ def test_video_sampling_and_grids_match_transformers(out):
 
 
 def test_video_refusals(out):
+    """No --fps, frames of two sizes, a stray file in the folder, and a processor option not implemented: each a
+    typed error (exit 2) naming the cause."""
     hf = _model_dir("qwen3_vl_dense_tiny", out / "hf")
     _frames(out / "frames", 4, 64, 64, seed=1)
     p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", check=False)
@@ -200,3 +210,10 @@ def test_video_refusals(out):
     (out / "frames" / "notes.txt").write_text("x")
     p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", "--fps", 2, check=False)
     assert p.returncode == 2 and "notes.txt" in p.stderr
+    (out / "frames" / "notes.txt").unlink()
+    cfg = dict(_defaults(), cap_pixels_per_frame=True)
+    with open(out / "capped.json", "w") as f:
+        json.dump(cfg, f)
+    p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", "--fps", 2, "--video-preprocessor-config",
+            out / "capped.json", check=False)
+    assert p.returncode == 2 and "cap_pixels_per_frame" in p.stderr

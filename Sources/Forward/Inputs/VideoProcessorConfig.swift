@@ -71,6 +71,10 @@ public struct VideoProcessorConfig: Sendable, Equatable {
         numFrames = try count("num_frames")
         minFrames = try count("min_frames") ?? minFrames
         maxFrames = try count("max_frames") ?? maxFrames
+        if let v = value("cap_pixels_per_frame"), v.boolValue != false {
+            throw ForwardError(.config, "cap_pixels_per_frame is not supported (frames share the whole size.longest_edge budget, transformers' default)",
+                               key: "cap_pixels_per_frame", hint: "set it to false or remove it")
+        }
         if sampleFrames, numFrames != nil, fps != nil {
             throw ForwardError(.config, "num_frames and fps are both set; the video processor samples by one of them",
                                key: "num_frames", hint: "set fps to null to sample a fixed number of frames")
