@@ -140,6 +140,9 @@ def test_video_prompt_equals_transformers(out, model, cls, flags):
     diff = float(np.abs(mine - ref).max())
     print(f"{model}: {ids.shape[1]} tokens, video grid {grid.tolist()[0]}, logits max abs diff {diff:.3g}")
     assert diff <= 5e-5
+    # The inputs as written (pixel_values_videos, video_grid_thw) read back through --inputs give the same logits.
+    cli("forward", hf, "--inputs", out / "built.safetensors", "--out", out / "again.safetensors")
+    assert np.array_equal(load_file(str(out / "again.safetensors"))["logits"], load_file(str(out / "logits.safetensors"))["logits"])
     expected = gen[0, ids.shape[1]:].tolist()
     assert len(expected) == NEW_TOKENS
 

@@ -27,10 +27,16 @@ struct ForwardCommand: ParsableCommand {
         id of --inputs, or before its ids (or alone, without --inputs). --save-inputs writes the \
         prompt as built (input_ids, pixel_values, image_grid_thw) for another runtime.
 
+        --video DIR --fps F (with --prompt) adds a video given as a folder of frames, through Qwen3-VL's \
+        video processor with the checkpoint's video_preprocessor_config.json (frame sampling, one smart \
+        resize for the clip, temporal patches); per temporal patch the prompt gets <t seconds> and its \
+        <|video_pad|> tokens, and --save-inputs adds pixel_values_videos and video_grid_thw.
+
         Examples:
           ckpt-bridge forward ./megatron --inputs prompt.safetensors --out logits.safetensors
           ckpt-bridge forward ./hf --image cat.jpg --inputs ids.safetensors --out logits.safetensors --save-inputs built.safetensors
           ckpt-bridge forward ./hf --prompt "What is a tensor?" --out logits.safetensors
+          ckpt-bridge forward ./hf --prompt "What happens?" --video frames/ --fps 24 --out logits.safetensors
         """
     )
 

@@ -23,6 +23,7 @@ struct GenerateCommand: ParsableCommand {
           ckpt-bridge generate ./Qwen3-VL-8B-Instruct --prompt "Name three primary colors."
           ckpt-bridge generate ./megatron --prompt "Hello" --max-new-tokens 8 --json
           ckpt-bridge generate ./Qwen3-VL-8B-Instruct --image cat.jpg --prompt "Describe the image."
+          ckpt-bridge generate ./Qwen3-VL-8B-Instruct --video frames/ --fps 24 --prompt "What happens?"
           ckpt-bridge generate ./hf --prompt "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n" --raw
         """
     )

@@ -23,13 +23,15 @@ struct VerifyCommand: ParsableCommand {
 
         --prompt TEXT compares both on a real prompt (the Qwen3-VL chat format, --raw: as it is, tokenized \
         with the HF checkpoint's tokenizer); --generate N also decodes N tokens greedily on each side and \
-        requires the two continuations to agree token for token.
+        requires the two continuations to agree token for token. --video DIR --fps F adds a video (a \
+        folder of frames) to the prompt; see `forward --help`.
 
         Examples:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
           ckpt-bridge verify ./hf ./training-run --iteration 3      (one save of a training run)
           ckpt-bridge verify ./hf ./megatron --image photo.png
           ckpt-bridge verify ./hf ./megatron --prompt "Describe Megatron-Core." --generate 16
+          ckpt-bridge verify ./hf ./megatron --prompt "What happens?" --video frames/ --fps 24 --generate 8
         """
     )
 
