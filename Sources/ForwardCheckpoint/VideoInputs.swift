@@ -50,19 +50,24 @@ public enum VideoFileInputs {
         let processor = try VideoProcessor(config: try processorConfig(explicit: preprocessorConfig, companionDirectory: companionDirectory),
                                            vision: vision)
         let paths = try framePaths(folder)
-        var frames = [[UInt8]](), size: (height: Int, width: Int)?
-        for path in paths {
+        // Sampled first, so only the kept frames stay in memory; every frame is still decoded, to check
+        // that the clip has one size as transformers' stacked video does.
+        let indices = try VideoSampling.indices(total: paths.count, fps: fps, config: processor.config)
+        let wanted = Set(indices)
+        var kept = [Int: [UInt8]](), size: (height: Int, width: Int)?
+        for (n, path) in paths.enumerated() {
             let image = try ImageDecoder.decode(path: path)
             if let size, (size.height, size.width) != (image.height, image.width) {
                 throw BridgeError(.request, "frame is \(image.height)×\(image.width) but the first frame is \(size.height)×\(size.width)",
                                   file: path, hint: "give frames of one size")
             }
             size = (image.height, image.width)
-            frames.append(image.pixels)
+            if wanted.contains(n) { kept[n] = image.pixels }
         }
         guard let size else { throw BridgeError(.request, "the video folder has no frames", file: folder) }
         do {
-            return try processor.process(frames: frames, height: size.height, width: size.width, fps: fps)
+            return try processor.process(sampled: indices.map { kept[$0] ?? [] }, indices: indices, height: size.height, width: size.width,
+                                         fps: fps)
         } catch var e as ForwardError {
             e.file = e.file ?? folder
             throw e

@@ -41,22 +41,28 @@ public struct VideoProcessor: Sendable {
 
     /// Frames (RGB HWC bytes, all `height`×`width`) at `fps` frames per second → the processed video.
     public func process(frames: [[UInt8]], height: Int, width: Int, fps: Double) throws -> Output {
+        let indices = try VideoSampling.indices(total: frames.count, fps: fps, config: config)
+        return try process(sampled: indices.map { frames[$0] }, indices: indices, height: height, width: width, fps: fps)
+    }
+
+    /// The frames `VideoSampling.indices` picked (`sampled[k]` is frame `indices[k]`), so that a caller
+    /// reading frames one by one keeps only those in memory.
+    public func process(sampled: [[UInt8]], indices: [Int], height: Int, width: Int, fps: Double) throws -> Output {
         guard vision.inChannels == 3 else {
             throw ForwardError(.config, "vision_config.in_channels is \(vision.inChannels); video frames are RGB")
         }
         guard fps.isFinite, fps > 0 else { throw ForwardError(.input, "the video's frame rate must be a positive number, not \(fps)") }
-        guard !frames.isEmpty else { throw ForwardError(.input, "the video has no frames") }
-        for (i, f) in frames.enumerated() where f.count != height * width * 3 {
-            throw ForwardError(.input, "frame \(i) has \(f.count) bytes; every frame must be \(height)×\(width) RGB like the first",
+        guard !sampled.isEmpty, sampled.count == indices.count else { throw ForwardError(.input, "the video has no frames") }
+        for (i, f) in sampled.enumerated() where f.count != height * width * 3 {
+            throw ForwardError(.input, "frame \(indices[i]) has \(f.count) bytes; every frame must be \(height)×\(width) RGB like the first",
                                hint: "give frames of one size")
         }
-        let indices = try VideoSampling.indices(total: frames.count, fps: fps, config: config)
         let (h, w) = try targetSize(frames: indices.count, height: height, width: width)
         let p = config.frame.patchSize, m = config.frame.mergeSize, tp = config.frame.temporalPatchSize
         for side in [h / p, w / p] where side > Limits.imageGridSide {
             throw ForwardError(.input, "the resized frames (\(h)×\(w)) have \(side) patches along a side, above \(Limits.imageGridSide)")
         }
-        var resized = indices.map { BicubicResize.resize(frames[$0], height: height, width: width, channels: 3, toHeight: h, width: w) }
+        var resized = sampled.map { BicubicResize.resize($0, height: height, width: width, channels: 3, toHeight: h, width: w) }
         while resized.count % tp != 0 { resized.append(resized[resized.count - 1]) }
         let table = try Self.fusedTable(config.frame.normalization)
         let gt = resized.count / tp, gh = h / p, gw = w / p

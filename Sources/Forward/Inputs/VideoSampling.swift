@@ -8,6 +8,7 @@ public enum VideoSampling {
     /// numpy's linspace(0, total − 1, n) rounded half to even. Without `do_sample_frames`, every frame.
     public static func indices(total: Int, fps: Double, config: VideoProcessorConfig) throws -> [Int] {
         guard total > 0 else { throw ForwardError(.input, "the video has no frames") }
+        guard fps.isFinite, fps > 0 else { throw ForwardError(.input, "the video's frame rate must be a positive number, not \(fps)") }
         guard config.sampleFrames else { return Array(0..<total) }
         let n: Int
         if let fixed = config.numFrames {
