@@ -220,3 +220,50 @@ def test_video_refusals(out):
     p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", "--fps", 2, "--video-preprocessor-config",
             out / "capped.json", check=False)
     assert p.returncode == 2 and "cap_pixels_per_frame" in p.stderr
+
+
+class _ImageExpander:
+    """What Qwen3VLProcessor.replace_image_token reads from its processor."""
+    image_token = "<|image_pad|>"
+
+    def __init__(self, image_processor):
+        self.image_processor = image_processor
+
+
+@pytest.mark.parametrize("model,cls", [(m, c) for m, c, _ in MODELS], ids=[m[0] for m in MODELS])
+def test_image_and_video_prompt_equals_transformers(out, model, cls):
+    """An image and a video in one prompt (the image first): the vision rows and DeepStack's rows of both are put in
+    token order (transformers' visual_pos_masks); ids equal, logits within 5e-5."""
+    hf = _model_dir(model, out / "hf")
+    cfg = json.load(open(hf / "video_preprocessor_config.json"))
+    video = _frames(out / "frames", 6, 128, 256, seed=9)
+    fps = 2.0
+    pv, grid, replacement = _reference(video, fps, cfg)
+    image = str(out / "still.png")
+    y, x = np.mgrid[0:70, 0:90]
+    Image.fromarray(np.stack([x * 2, y * 3, (x * y) % 256], -1).astype(np.uint8)).save(image)
+    ip = transformers.AutoImageProcessor.from_pretrained(str(hf))
+    proc = ip(images=[image], return_tensors="pt")
+    tok = transformers.AutoTokenizer.from_pretrained(str(hf))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "video"}, {"type": "text", "text": TEXT}]}]
+    chat = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    chat = chat.replace("<|image_pad|>", Qwen3VLProcessor.replace_image_token(_ImageExpander(ip), proc, image_idx=0), 1)
+    ids = torch.tensor([tok(chat.replace("<|video_pad|>", replacement, 1))["input_ids"]])
+    img, vid = tok.convert_tokens_to_ids("<|image_pad|>"), tok.convert_tokens_to_ids("<|video_pad|>")
+
+    cli("forward", hf, "--prompt", TEXT, "--image", image, "--video", out / "frames", "--fps", fps,
+        "--out", out / "logits.safetensors", "--save-inputs", out / "built.safetensors")
+    built = load_file(str(out / "built.safetensors"))
+    assert built["input_ids"].tolist() == ids.tolist()
+    assert np.array_equal(built["pixel_values"], proc["pixel_values"].numpy())
+    assert np.array_equal(built["pixel_values_videos"], pv.numpy())
+
+    m = getattr(transformers, cls).from_pretrained(str(hf), dtype=torch.float32).eval()
+    with torch.no_grad():
+        ref = m(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False, pixel_values=proc["pixel_values"],
+                image_grid_thw=proc["image_grid_thw"], pixel_values_videos=pv, video_grid_thw=grid,
+                mm_token_type_ids=(ids == img).int() + (ids == vid).int() * 2).logits[0].numpy()
+    mine = load_file(str(out / "logits.safetensors"))["logits"].reshape(ref.shape)
+    diff = float(np.abs(mine - ref).max())
+    print(f"{model}: image {proc['image_grid_thw'].tolist()[0]} + video {grid.tolist()[0]}, logits max abs diff {diff:.3g}")
+    assert diff <= 5e-5
