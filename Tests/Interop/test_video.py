@@ -23,7 +23,7 @@ import pytest
 import torch
 import transformers
 from PIL import Image
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 from transformers.image_processing_backends import TorchvisionBackend
 from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessor
 from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor, smart_resize
@@ -266,4 +266,22 @@ def test_image_and_video_prompt_equals_transformers(out, model, cls):
     mine = load_file(str(out / "logits.safetensors"))["logits"].reshape(ref.shape)
     diff = float(np.abs(mine - ref).max())
     print(f"{model}: image {proc['image_grid_thw'].tolist()[0]} + video {grid.tolist()[0]}, logits max abs diff {diff:.3g}")
+    assert diff <= 5e-5
+
+    # The video before the image (an order --prompt does not write), through --inputs: the rows must be joined in
+    # token order, not image rows then video rows.
+    messages[0]["content"][:2] = messages[0]["content"][1::-1]
+    chat = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert chat.index("<|video_pad|>") < chat.index("<|image_pad|>")
+    chat = chat.replace("<|image_pad|>", Qwen3VLProcessor.replace_image_token(_ImageExpander(ip), proc, image_idx=0), 1)
+    ids = torch.tensor([tok(chat.replace("<|video_pad|>", replacement, 1))["input_ids"]])
+    save_file({"input_ids": ids.numpy(), "pixel_values": proc["pixel_values"].numpy(), "image_grid_thw": proc["image_grid_thw"].numpy(),
+               "pixel_values_videos": pv.numpy(), "video_grid_thw": grid.numpy()}, str(out / "video_first.safetensors"))
+    cli("forward", hf, "--inputs", out / "video_first.safetensors", "--out", out / "logits2.safetensors")
+    with torch.no_grad():
+        ref = m(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False, pixel_values=proc["pixel_values"],
+                image_grid_thw=proc["image_grid_thw"], pixel_values_videos=pv, video_grid_thw=grid,
+                mm_token_type_ids=(ids == img).int() + (ids == vid).int() * 2).logits[0].numpy()
+    diff = float(np.abs(load_file(str(out / "logits2.safetensors"))["logits"].reshape(ref.shape) - ref).max())
+    print(f"{model}: video first, logits max abs diff {diff:.3g}")
     assert diff <= 5e-5
