@@ -5,6 +5,8 @@ import TensorCore
 public enum MegatronFormat: String, Sendable, CaseIterable {
     case torchDist = "torch_dist"
     case legacy
+    /// Megatron FSDP's `fsdp_dtensor` (a bare DCP save of per-layer module parameters, `FSDPDTensorNames`).
+    case fsdpDTensor = "fsdp_dtensor"
 }
 
 /// Where a torch_dist checkpoint keeps its common (non-sharded) state: `args`, iteration, checkpoint version.
@@ -31,10 +33,13 @@ public struct ImportRequest {
     /// Write megatron-core's `integrity.json` (torch_dist only): the SHA-256 of every file, one sequential
     /// pass over each file after it is written.
     public var integrityManifest: Bool
+    /// How fsdp_dtensor output names expert parameters (TE grouped GEMM, the default, or SequentialMLP).
+    public var fsdpExpertNaming: FSDPDTensorNames.ExpertNaming
 
     public init(layout: ParallelLayout = ParallelLayout(), format: MegatronFormat = .torchDist, dtype: DType? = nil,
                 visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0, commonState: CommonStatePlacement = .file,
-                integrityManifest: Bool = true) {
+                integrityManifest: Bool = true, fsdpExpertNaming: FSDPDTensorNames.ExpertNaming = .grouped) {
+        self.fsdpExpertNaming = fsdpExpertNaming
         self.layout = layout
         self.format = format
         self.dtype = dtype
@@ -86,6 +91,17 @@ public final class ImportPlan {
         if request.format == .legacy && request.commonState == .dcp {
             throw BridgeError(.request, "the common state goes into the DCP only for torch_dist; legacy rank files carry theirs inside",
                               key: "common_state", hint: "drop --common-state dcp, or write --format torch_dist")
+        }
+        if request.format == .fsdpDTensor {
+            let l = request.layout
+            guard l.tp == 1, l.pp == 1, l.ep == 1, l.etp == 1 else {
+                throw BridgeError(.request, "fsdp_dtensor checkpoints hold whole tensors; a parallel layout (\(l)) does not apply",
+                                  hint: "drop --tp/--pp/--ep/--etp: Megatron FSDP reshards an fsdp_dtensor checkpoint on load for any layout")
+            }
+            guard request.commonState == .file else {
+                throw BridgeError(.request, "fsdp_dtensor saves keep args, checkpoint_version and iteration as their own DCP items",
+                                  key: "common_state", hint: "drop --common-state dcp")
+            }
         }
         self.source = source
         self.request = request
