@@ -181,13 +181,10 @@ public final class ImportPlan {
             var chunks = [PlannedChunk]()
             for m in members {
                 let p = params[m]
-                let ways = p.parallel.isExpert ? r.layout.etp : r.layout.tp
-                let shards = try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: ways, name: p.name)
-                for s in shards {
+                for s in try r.shards(of: p) {
                     let box = Box(offsets: p.storage.prefixOffsets + s.box.offsets,
                                   sizes: [Int](repeating: 1, count: p.storage.prefix.count) + s.box.sizes)
-                    chunks.append(PlannedChunk(box: box, rank: r.globalRank(stage: r.stage(of: p), shardRank: s.rank, expert: p.parallel.isExpert ? p.expert : nil),
-                                              parameter: m, shard: s))
+                    chunks.append(PlannedChunk(box: box, rank: r.writer(of: p, shard: s), parameter: m, shard: s))
                 }
             }
             if let problem = tilingProblem(of: chunks.map(\.box), covering: shape) {
@@ -206,12 +203,15 @@ public final class ImportPlan {
         let p = parameters[i]
         var parts = [ComposedTensor.Part]()
         for c in p.correspondences {
-            let hf = try source.weights.tensor(p.hfNames[c.role]!)
+            let name = p.hfNames[c.role]!
+            let hf = try BridgeError.during("cannot read HF tensor '\(name)' for Megatron parameter '\(p.name)'", key: name) {
+                try source.weights.tensor(name)
+            }
             parts.append(ComposedTensor.Part(box: c.megatronBox, source: hf, sourceOrigin: c.hfOrigin, axisMap: c.axisMap))
         }
         parts += p.zeroBoxes.map(ComposedTensor.Part.zeros)
         let t = ComposedTensor(dtype: parameterDTypes[i], shape: p.shape, parts: parts)
-        try t.validate(name: p.name)
+        try BridgeError.during("the HF tensors do not fill Megatron parameter '\(p.name)'", key: p.name) { try t.validate(name: p.name) }
         return t
     }
 

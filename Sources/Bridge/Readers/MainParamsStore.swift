@@ -46,6 +46,11 @@ public final class MainParamsStore: TensorStore {
         let names = checkpoint.tensorKeys
         let sharding = try Self.shardingType(checkpoint)
         let hint = "export the model weights instead (--weights model, the default)"
+        func stored(_ key: String) throws -> TensorSource {
+            try BridgeError.during("cannot read '\(key)' to pair model tensors with their master copies", file: path, key: key) {
+                try store.tensorSource(key)
+            }
+        }
         // Megatron-Bridge and `import` record a sharding type even when no optimizer state was saved.
         guard names.contains(where: { TrainingStateKind.classify($0) == .optimizer }) else {
             throw BridgeError(.missingKeys, "--weights main-params: the checkpoint holds no optimizer state (no optimizer.* tensors)", file: path,
@@ -93,12 +98,12 @@ public final class MainParamsStore: TensorStore {
             guard states.contains(name) else {
                 // Float16OptimizerWithFloat16Params steps fp32 model parameters in place (its
                 // fp32_from_fp32 groups): they have moments but no copy, being their own master.
-                if try store.tensorSource(k).dtype == .f32 { ownMaster.append(k); continue }
+                if try stored(k).dtype == .f32 { ownMaster.append(k); continue }
                 throw BridgeError(.missingKeys, "--weights main-params: '\(k)' has optimizer state (\(states.sorted().joined(separator: ", "))) but no master copy '\(prefix)\(k)'",
                                   file: path, key: k, hint: "the optimizer state is incomplete; \(hint)")
             }
             let master = prefix + k
-            let ms = try store.tensorSource(master).shape, ks = try store.tensorSource(k).shape
+            let ms = try stored(master).shape, ks = try stored(k).shape
             guard ms == ks else {
                 throw BridgeError(.shape, "master copy has shape \(Shape.describe(ms)) but the model tensor has \(Shape.describe(ks))", file: path, key: master,
                                   hint: "the optimizer state belongs to another model or layout; \(hint)")

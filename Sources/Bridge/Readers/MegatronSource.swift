@@ -12,9 +12,18 @@ public enum MegatronSource {
         switch try CheckpointFormat.detect(path) {
         // Conversions and forward passes read every byte anyway: each zip entry's CRC-32 is checked as it
         // is opened, so a flipped byte stops the command instead of flowing into the output.
-        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: true))
-        case .legacy: return .legacy(try LegacyMegatronCheckpoint(path: path, verifyCRC: true))
-        case .fsdpDTensor: return .fsdpDTensor(try FSDPDTensorStore(try TorchDistCheckpoint(path: path, verifyCRC: true)))
+        case .torchDist:
+            return .torchDist(try BridgeError.during("cannot open the torch_dist checkpoint \(path)") {
+                try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: true)
+            })
+        case .legacy:
+            return .legacy(try BridgeError.during("cannot open the legacy checkpoint \(path)") {
+                try LegacyMegatronCheckpoint(path: path, verifyCRC: true)
+            })
+        case .fsdpDTensor:
+            return .fsdpDTensor(try FSDPDTensorStore(try BridgeError.during("cannot open the fsdp_dtensor checkpoint \(path)") {
+                try TorchDistCheckpoint(path: path, verifyCRC: true)
+            }))
         default:
             throw BridgeError(.unknownFormat, "not a Megatron checkpoint", file: path,
                               hint: "expected a torch_dist or fsdp_dtensor folder (.metadata) or a legacy folder (mp_rank_*)")

@@ -97,7 +97,7 @@ extension TensorCatalog {
                                  entries: dict.order.compactMap { n in dict.tensors[n].map { Entry(name: n, source: $0, location: FileSystem.basename(path)) } },
                                  notes: [("archive", file.archiveName)])
         case .safetensors:
-            return try open(path)
+            return try open(path, as: format)
         }
     }
 }

@@ -7,7 +7,8 @@ import TorchFormats
 /// problem it found (as the errors a conversion would stop with), without converting anything.
 public struct CheckpointCheckReport {
     /// One failure, with the file, key and byte offset of the error a conversion would have stopped with.
-    public struct Problem {
+    /// It is a `DiagnosticError`, so it prints (`oneLine`) as the CLI prints that error.
+    public struct Problem: DiagnosticError {
         public var summary: String
         public var file: String?
         public var key: String?
@@ -20,15 +21,6 @@ public struct CheckpointCheckReport {
             } else {
                 summary = String(describing: error)
             }
-        }
-
-        /// `summary (file, key, at byte N)`, as the CLI prints errors.
-        public var oneLine: String {
-            var context = [String]()
-            if let file { context.append(file) }
-            if let key { context.append("key '\(key)'") }
-            if let byteOffset { context.append("at byte \(byteOffset)") }
-            return context.isEmpty ? summary : "\(summary) (\(context.joined(separator: ", ")))"
         }
     }
 

@@ -81,8 +81,7 @@ public enum ImportPipeline {
         }
         let extra = try MegatronFiles.extraStatePayload()
         for x in plan.extraStates {
-            // Written by the main replica: TP (or ETP) rank 0 of the owning ranks.
-            let rank = plan.placement.globalRank(stage: plan.placement.stage(of: x), shardRank: 0, expert: x.expert)
+            let rank = plan.placement.writer(of: x)
             var f = file(rank)
             f.bytesItems.append(.init(key: x.dcpKey, payload: extra))
             files[rank] = f

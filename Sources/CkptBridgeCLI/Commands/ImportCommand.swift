@@ -95,10 +95,7 @@ struct ImportCommand: ParsableCommand {
             let start = Date()
             let plan = try arguments.plan()
             let output = try ImportPipeline.output(plan)
-            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
-            let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
-            reporter?.finish()
+            guard try split.write(output, to: arguments.outDir, total: plan.totalBytes, running: running) else { return }
             let secs = Date().timeIntervalSince(start)
             print("imported \(plan.context.table.family) → \(arguments.format.rawValue) \(plan.request.layout): " +
                   "\(plan.storage.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir)")
