@@ -14,6 +14,9 @@ public struct CheckpointCheckReport {
         public var key: String?
         public var byteOffset: Int?
         public var hint: String?
+        /// The one-line form of the error at the root of a wrapped one (`BridgeError.during`): two checks
+        /// that stop at the same damage, with different context, report it once.
+        var rootLine: String
 
         public init(_ error: Error) {
             if let d = error as? DiagnosticError {
@@ -21,6 +24,9 @@ public struct CheckpointCheckReport {
             } else {
                 summary = String(describing: error)
             }
+            var root = error
+            while let b = root as? BridgeError, b.code == .lowerLayer, let u = b.underlying { root = u }
+            rootLine = (root as? DiagnosticError)?.oneLine ?? String(describing: root)
         }
     }
 
@@ -102,7 +108,7 @@ public enum CheckpointCheck {
         return checks.map { c in
             var c = c
             let had = c.problems.count
-            c.problems = c.problems.filter { seen.insert($0.oneLine).inserted }
+            c.problems = c.problems.filter { seen.insert($0.rootLine).inserted }
             if had > 0 && c.problems.isEmpty {
                 c.skipped = true
                 c.detail = "not run to the end: stopped at a problem listed above"
