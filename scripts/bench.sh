@@ -7,7 +7,9 @@
 #   - `inspect --json` of the multi-GB shard (reads the header only);
 #   - the torch peer on the same input: Megatron-Bridge's CPU import or the oracle's torch converter when
 #     ../shared/oracle and its venvs exist, else scripts/bench_torch_peer.py (torch load + DCP save);
-#   - the forward pass against PyTorch CPU (scripts/bench-forward.sh).
+#   - the forward pass against PyTorch CPU (scripts/bench-forward.sh);
+#   - streamed `verify` of a 235B-A22B-shaped checkpoint at 2 and 4 layers: peak RSS and the extrapolated
+#     94-layer time (scripts/bench-verify-large.sh; needs ~50 GB free, skipped otherwise; BENCH_LARGE=0 skips).
 # Every timed command ends with `sync`; inputs are in the page cache (each is read once before timing).
 #   usage: scripts/bench.sh CKPT_BRIDGE [WORK_DIR]      (default WORK_DIR .bench; needs ~30 GB free)
 set -euo pipefail
@@ -112,4 +114,10 @@ if [ -x scripts/bench-forward.sh ]; then
   echo
   echo "== forward pass vs PyTorch CPU"
   scripts/bench-forward.sh "$CLI" "$WORK/forward"
+fi
+
+if [ "${BENCH_LARGE:-1}" != 0 ]; then
+  echo
+  echo "== streamed verification at scale (qwen3-vl-235b-a22b shapes)"
+  scripts/bench-verify-large.sh "$CLI" "$WORK/large"
 fi

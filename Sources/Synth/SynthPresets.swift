@@ -10,11 +10,17 @@ public enum SynthPreset: String, CaseIterable, Sendable {
     case qwen3VL30BA3B = "qwen3-vl-30b-a3b"
     /// Qwen/Qwen3-VL-8B-Instruct: 36 dense layers, hidden 4096, 27-block vision tower.
     case qwen3VL8B = "qwen3-vl-8b"
+    /// Qwen/Qwen3-VL-235B-A22B-Instruct: 94 MoE layers (128 experts, top-8, expert width 1536), hidden 4096,
+    /// 64 query heads and 4 KV heads, 27-block vision tower (~4.9 GB per text layer in bf16).
+    case qwen3VL235BA22B = "qwen3-vl-235b-a22b"
+
+    /// Whether the text decoder is the MoE one (`Qwen3VLMoe…`).
+    public var isMoE: Bool { self != .qwen3VL8B }
 
     /// The `architectures` entry of the config (selects the mapping table).
     public var architecture: String {
         switch self {
-        case .qwen3VL30BA3B: return "Qwen3VLMoeForConditionalGeneration"
+        case .qwen3VL30BA3B, .qwen3VL235BA22B: return "Qwen3VLMoeForConditionalGeneration"
         case .qwen3VL8B: return "Qwen3VLForConditionalGeneration"
         }
     }
@@ -24,6 +30,7 @@ public enum SynthPreset: String, CaseIterable, Sendable {
         switch self {
         case .qwen3VL30BA3B: return 48
         case .qwen3VL8B: return 36
+        case .qwen3VL235BA22B: return 94
         }
     }
 
@@ -32,6 +39,17 @@ public enum SynthPreset: String, CaseIterable, Sendable {
         switch self {
         case .qwen3VL30BA3B: return "Qwen/Qwen3-VL-30B-A3B-Instruct"
         case .qwen3VL8B: return "Qwen/Qwen3-VL-8B-Instruct"
+        case .qwen3VL235BA22B: return "Qwen/Qwen3-VL-235B-A22B-Instruct"
+        }
+    }
+
+    /// The text decoder's widths: hidden, dense FFN, expert FFN (MoE only), query heads, KV heads.
+    /// (The MoE models keep `intermediate_size` in their config although every layer is sparse.)
+    var textShape: (hidden: Int, ffn: Int, expertFFN: Int, heads: Int, kvHeads: Int) {
+        switch self {
+        case .qwen3VL30BA3B: return (2048, 6144, 768, 32, 4)
+        case .qwen3VL8B: return (4096, 12288, 0, 32, 8)
+        case .qwen3VL235BA22B: return (4096, 12288, 1536, 64, 4)
         }
     }
 
@@ -39,8 +57,9 @@ public enum SynthPreset: String, CaseIterable, Sendable {
     /// `deepstack_visual_indexes` stay as the real model has them: they index vision blocks, not text layers.
     public func config(layers: Int, dtype: DType = .bf16) -> JSONValue {
         let torchDtype = dtype == .f32 ? "float32" : dtype == .f16 ? "float16" : "bfloat16"
-        let moe = self == .qwen3VL30BA3B
-        let hidden = moe ? 2048 : 4096
+        let moe = isMoE
+        let shape = textShape
+        let hidden = shape.hidden
         var text: [(String, JSONValue)] = [
             ("attention_bias", .bool(false)),
             ("attention_dropout", .number("0.0")),
@@ -54,19 +73,19 @@ public enum SynthPreset: String, CaseIterable, Sendable {
             ("hidden_act", .string("silu")),
             ("hidden_size", .int(hidden)),
             ("initializer_range", .number("0.02")),
-            ("intermediate_size", .int(moe ? 6144 : 12288)),
+            ("intermediate_size", .int(shape.ffn)),
             ("max_position_embeddings", .int(262144)),
         ]
         if moe { text.append(("mlp_only_layers", .array([]))) }
         text.append(("model_type", .string(moe ? "qwen3_vl_moe_text" : "qwen3_vl_text")))
         if moe {
-            text += [("moe_intermediate_size", .int(768)), ("norm_topk_prob", .bool(true))]
+            text += [("moe_intermediate_size", .int(shape.expertFFN)), ("norm_topk_prob", .bool(true))]
         }
-        text.append(("num_attention_heads", .int(32)))
+        text.append(("num_attention_heads", .int(shape.heads)))
         if moe { text += [("num_experts", .int(128)), ("num_experts_per_tok", .int(8))] }
         text += [
             ("num_hidden_layers", .int(layers)),
-            ("num_key_value_heads", .int(moe ? 4 : 8)),
+            ("num_key_value_heads", .int(shape.kvHeads)),
             ("rms_norm_eps", .number("1e-06")),
             ("rope_scaling", .object([("mrope_interleaved", .bool(true)), ("mrope_section", .ints([24, 20, 20])),
                                       ("rope_type", .string("default"))])),

@@ -16,15 +16,21 @@ import TestSupport
     /// Qwen3-VL-30B-A3B-Instruct's HF tensors (transformers 4.57 / Hub names, hub fused experts) for
     /// `layers` text layers, as the oracle's synth_hf.py lists them.
     static func expected30B(layers: Int) -> [String: [Int]] {
-        var s = vision(out: 2048)
-        let h = 2048, e = 128, i = 768, v = 151936
+        expectedMoE(layers: layers, hidden: 2048, expertFFN: 768, heads: 32)
+    }
+
+    /// The MoE tensors for `layers` text layers with these widths (128 experts, 4 KV heads, head_dim 128):
+    /// 30B-A3B is (2048, 768, 32), 235B-A22B (4096, 1536, 64).
+    static func expectedMoE(layers: Int, hidden h: Int, expertFFN i: Int, heads: Int) -> [String: [Int]] {
+        var s = vision(out: h)
+        let e = 128, v = 151936
         s["model.language_model.embed_tokens.weight"] = [v, h]
         for l in 0..<layers {
             let p = "model.language_model.layers.\(l)."
-            s[p + "self_attn.q_proj.weight"] = [32 * 128, h]
+            s[p + "self_attn.q_proj.weight"] = [heads * 128, h]
             s[p + "self_attn.k_proj.weight"] = [4 * 128, h]
             s[p + "self_attn.v_proj.weight"] = [4 * 128, h]
-            s[p + "self_attn.o_proj.weight"] = [h, 32 * 128]
+            s[p + "self_attn.o_proj.weight"] = [h, heads * 128]
             s[p + "self_attn.q_norm.weight"] = [128]
             s[p + "self_attn.k_norm.weight"] = [128]
             s[p + "mlp.gate.weight"] = [e, h]
@@ -110,6 +116,19 @@ import TestSupport
         if layers == 1 { #expect(s.totalBytes == 3_568_167_904) }   // 1.784e9 parameters in bf16
     }
 
+    /// Qwen3-VL-235B-A22B: each text layer is ~4.9 GB in bf16 (2.43e9 parameters, almost all experts).
+    @Test(arguments: [1, 2])
+    func largeMoePlanHasTheRealShapes(layers: Int) throws {
+        let s = try Self.plan(.qwen3VL235BA22B, layers: layers)
+        let want = Self.expectedMoE(layers: layers, hidden: 4096, expertFFN: 1536, heads: 64)
+        let got = Self.planned(s)
+        #expect(Set(got.keys) == Set(want.keys))
+        for (n, shape) in want { #expect(got[n] == shape, "\(n)") }
+        let perLayer = want.filter { $0.key.contains(".layers.0.") }.values.reduce(0) { $0 + 2 * $1.reduce(1, *) }
+        #expect(perLayer > 4_800_000_000 && perLayer < 5_000_000_000)
+        #expect(s.totalBytes == want.values.reduce(0) { $0 + 2 * $1.reduce(1, *) })
+    }
+
     @Test(arguments: [1, 2])
     func densePlanHasTheRealShapes(layers: Int) throws {
         let s = try Self.plan(.qwen3VL8B, layers: layers, dtype: .f32)
@@ -129,10 +148,15 @@ import TestSupport
             let text = try ProviderBuilder.language(hf, section: "text_config")
             #expect(text.rotaryBase == 5_000_000 && text.mropeSection == [24, 20, 20] && text.mropeInterleaved)
             #expect(!text.shareEmbeddingsAndOutputWeights)
-            if preset == .qwen3VL30BA3B {
+            switch preset {
+            case .qwen3VL30BA3B:
                 #expect(text.numMoeExperts == 128 && text.moeRouterTopk == 8 && text.moeFfnHiddenSize == 768)
                 #expect(text.hiddenSize == 2048 && text.numQueryGroups == 4)
-            } else {
+            case .qwen3VL235BA22B:
+                #expect(text.numMoeExperts == 128 && text.moeRouterTopk == 8 && text.moeFfnHiddenSize == 1536)
+                #expect(text.hiddenSize == 4096 && text.numQueryGroups == 4 && text.numAttentionHeads == 64)
+                #expect(text.kvChannels == 128 && text.ffnHiddenSize == 12288)
+            case .qwen3VL8B:
                 #expect(text.numMoeExperts == nil && text.ffnHiddenSize == 12288)
                 #expect(text.hiddenSize == 4096 && text.numQueryGroups == 8)
             }

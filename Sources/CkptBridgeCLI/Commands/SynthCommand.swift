@@ -24,6 +24,7 @@ struct SynthCommand: ParsableCommand {
         Presets:
           qwen3-vl-30b-a3b   Qwen3-VL-30B-A3B: 48 MoE layers (128 experts, top-8)
           qwen3-vl-8b        Qwen3-VL-8B: 36 dense layers, hidden 4096
+          qwen3-vl-235b-a22b Qwen3-VL-235B-A22B: 94 MoE layers (128 experts, top-8), hidden 4096, ~4.9 GB a layer
 
         Examples:
           ckpt-bridge synth ./s30b --preset qwen3-vl-30b-a3b --layers 2
