@@ -22,8 +22,7 @@ import TestSupport
         for hfDir in ["hf", "hf_bf16"] {
             for tp in [1, 2] {
                 for pp in [1, 2] {
-                    // fsdp_dtensor holds whole tensors: it is planned at TP = PP = EP = 1 only (other layouts are refused).
-                    for format in MegatronFormat.allCases where format != .fsdpDTensor || (tp == 1 && pp == 1) {
+                    for format in MegatronFormat.allCases {
                         for vision in VisionLayout.allCases {
                             out.append(Case(model: "qwen3_vl_dense_tiny", hfDir: hfDir, layout: ParallelLayout(tp: tp, pp: pp), format: format, vision: vision))
                         }
@@ -36,7 +35,7 @@ import TestSupport
             for tp in [1, 2] {
                 for ep in [1, 2, 4] {
                     for pp in [1, 2] {
-                        for format in MegatronFormat.allCases where format != .fsdpDTensor || (tp == 1 && ep == 1 && pp == 1) {
+                        for format in MegatronFormat.allCases {
                             let layout = ParallelLayout(tp: tp, pp: pp, ep: ep, firstStageLayers: pp == 2 ? 1 : nil)
                             out.append(Case(model: "qwen3_vl_moe_tiny", hfDir: hfDir, layout: layout, format: format, vision: tp == 1 ? .megatron : .hf))
                         }
