@@ -4,14 +4,16 @@ A conversion split over nodes (`import/export --nodes N --node K`, then `finaliz
 bytes of the same conversion on one machine, so every test compares against a single-node run of the
 release CLI; that output is in turn checked against torch / megatron-core / transformers by Tests/Interop.
 """
-import hashlib
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "Tests"))
+from file_trees import tree  # noqa: E402,F401  (the tests take it from here)
 CLI = os.path.abspath(os.environ.get("CKPT_BRIDGE", os.path.join(ROOT, ".build", "release", "ckpt-bridge")))
 HF_MOE = os.path.join(ROOT, "Fixtures", "qwen3_vl_moe_tiny", "hf")
 # TP2·EP4 on the MoE fixture: 8 writer ranks, so 8 .distcp files of unequal sizes for 4 nodes.
@@ -40,19 +42,6 @@ def run(args, env=None, check=False):
 
 def start(args, env=None):
     return subprocess.Popen([CLI, *map(str, args)], env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def tree(path):
-    """Relative path -> sha256 of every file below `path` (None when absent)."""
-    if not os.path.exists(path):
-        return None
-    out = {}
-    for d, _, files in os.walk(path):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, path)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
 
 
 def leftovers(parent):

@@ -8,15 +8,17 @@ the rename happened; a rerun succeeds, equals the reference output, and leaves n
 A file-size limit (RLIMIT_FSIZE) gives an EFBIG error with its hint instead of a silent death.
 Run by `make faults` (part of `make test`).
 """
-import hashlib
 import os
 import resource
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "Tests"))
+from file_trees import tree  # noqa: E402
 CLI = os.path.abspath(os.environ.get("CKPT_BRIDGE", os.path.join(ROOT, ".build", "release", "ckpt-bridge")))
 HF = os.path.join(ROOT, "Fixtures", "qwen3_vl_moe_tiny", "hf")
 
@@ -27,19 +29,6 @@ def run(args, kill_at=None, preexec=None):
     if kill_at:
         env["CKPT_BRIDGE_KILL_AT"] = kill_at
     return subprocess.run([CLI] + args + ["--quiet"], env=env, capture_output=True, text=True, timeout=120, preexec_fn=preexec)
-
-
-def tree(path):
-    """Relative path -> sha256 of every file below `path` (None when absent)."""
-    if not os.path.exists(path):
-        return None
-    out = {}
-    for d, _, files in os.walk(path):
-        for f in files:
-            p = os.path.join(d, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, path)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
 
 
 def partials(parent):

@@ -14,6 +14,8 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "Fixtures")
 CACHE = os.path.join(FIXTURES, ".cache", "oracle")
+sys.path.insert(0, os.path.join(ROOT, "Tests"))
+from file_trees import tree  # noqa: E402,F401  (the tests take it from here)
 CLI = os.environ.get("CKPT_BRIDGE", os.path.join(ROOT, ".build", "release", "ckpt-bridge"))
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")

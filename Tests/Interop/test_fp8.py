@@ -92,7 +92,7 @@ from safetensors.torch import save_file
 from transformers import FineGrainedFP8Config
 from transformers.integrations.finegrained_fp8 import replace_with_fp8_linear
 
-from conftest import ROOT, cli, fixture
+from conftest import ROOT, cli, fixture, tree
 
 CLASSES = {"qwen3_vl_dense_tiny": "Qwen3VLForConditionalGeneration", "qwen3_vl_moe_tiny": "Qwen3VLMoeForConditionalGeneration"}
 
@@ -259,8 +259,6 @@ def test_python_package_quantizes_as_the_cli(out):
     meg, q = export_quantized(out, "qwen3_vl_moe_tiny", (24, 32))
     cb.export_hf(meg, out / "py", quantize="fp8-block:24x32", dtype="bf16", max_shard_size="500kB", progress=False)
 
-    def tree(d):
-        return {f: hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest() for f in sorted(os.listdir(d))}
     assert tree(q) == tree(out / "py")
     with pytest.raises(cb.BridgeError, match="int4"):
         cb.export_hf(meg, out / "bad", quantize="int4", progress=False)

@@ -3,7 +3,6 @@ megatron-core: conversions through Python are byte for byte the CLI's; rank_stat
 the tensors megatron-core loads from our converted checkpoint, and the same logits; errors carry file and
 offset; a cancelled conversion leaves nothing; two conversions run in two threads; the C program links the
 header. The wheel itself is tested in test_wheel.py."""
-import hashlib
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import CLI, ROOT, cli, fixture, iteration_dir
+from conftest import CLI, ROOT, cli, fixture, iteration_dir, tree
 from test_megatron_core import HERE, free_port
 
 LIBRARY = os.environ.get("CKPT_BRIDGE_LIBRARY", os.path.join(os.path.dirname(CLI), "libCheckpointBridgeC.so"))
@@ -22,16 +21,6 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import ckpt_bridge as cb  # noqa: E402
 
 DENSE, MOE = "qwen3_vl_dense_tiny", "qwen3_vl_moe_tiny"
-
-
-def tree(d):
-    """{relative path: sha256} of every file under d."""
-    out = {}
-    for root, _, files in os.walk(d):
-        for f in files:
-            p = os.path.join(root, f)
-            out[os.path.relpath(p, d)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-    return out
 
 
 CONVERSIONS = [

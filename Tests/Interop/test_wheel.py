@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from conftest import CLI, ROOT, cli, fixture
-from test_python_package import tree
+from conftest import CLI, ROOT, cli, fixture, tree
 
 TOOLCHAIN = os.path.dirname(os.path.dirname(os.path.realpath(shutil.which("swift")))) if shutil.which("swift") else None
 

@@ -31,15 +31,7 @@ public struct ImageProcessorConfig: Sendable, Equatable {
 
     /// Reads a preprocessor_config.json (at most `Limits.configFileBytes`).
     public init(path: String) throws {
-        let json: JSONValue
-        do { json = try ModelSpec.readJSON(path) } catch let e as ModelSpecError {
-            throw ForwardError(.config, e.summary.replacingOccurrences(of: "config.json", with: "preprocessor_config.json"),
-                               file: path, byteOffset: e.byteOffset, hint: e.hint, underlying: e.underlying ?? e)
-        }
-        do { try self.init(json: json) } catch var e as ForwardError {
-            e.file = path
-            throw e
-        }
+        self = try Self.read(path, named: "preprocessor_config.json") { try Self(json: $0) }
     }
 
     /// Parses the JSON object; every field present must have the right type and range, and those absent
@@ -124,6 +116,23 @@ public struct ImageProcessorConfig: Sendable, Equatable {
         }
         if let std = normalization.std, std.count != vision.inChannels {
             throw ForwardError(.config, "image_std has \(std.count) values for \(vision.inChannels) channels", key: "image_std")
+        }
+    }
+}
+
+extension ImageProcessorConfig {
+    /// Reads a processor config file (at most `Limits.configFileBytes`) and parses it with `parse`: a read
+    /// error speaks of `fileName` (not config.json), and every parse error names `path`. Image and video
+    /// processor configs are read this way.
+    static func read<T>(_ path: String, named fileName: String, _ parse: (JSONValue) throws -> T) throws -> T {
+        let json: JSONValue
+        do { json = try ModelSpec.readJSON(path) } catch let e as ModelSpecError {
+            throw ForwardError(.config, e.summary.replacingOccurrences(of: "config.json", with: fileName),
+                               file: path, byteOffset: e.byteOffset, hint: e.hint, underlying: e.underlying ?? e)
+        }
+        do { return try parse(json) } catch var e as ForwardError {
+            e.file = path
+            throw e
         }
     }
 }

@@ -37,15 +37,7 @@ public struct VideoProcessorConfig: Sendable, Equatable {
 
     /// Reads a (video_)preprocessor_config.json (at most `Limits.configFileBytes`).
     public init(path: String) throws {
-        let json: JSONValue
-        do { json = try ModelSpec.readJSON(path) } catch let e as ModelSpecError {
-            throw ForwardError(.config, e.summary.replacingOccurrences(of: "config.json", with: "video_preprocessor_config.json"),
-                               file: path, byteOffset: e.byteOffset, hint: e.hint, underlying: e.underlying ?? e)
-        }
-        do { try self.init(json: json) } catch var e as ForwardError {
-            e.file = path
-            throw e
-        }
+        self = try ImageProcessorConfig.read(path, named: "video_preprocessor_config.json") { try Self(json: $0) }
     }
 
     /// Parses the JSON object; a field that is present must have the right type and range.
