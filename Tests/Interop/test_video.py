@@ -200,8 +200,8 @@ def test_video_sampling_and_grids_match_transformers(out, overrides):
 
 
 def test_video_refusals(out):
-    """No --fps, frames of two sizes, a stray file in the folder, and a processor option not implemented: each a
-    typed error (exit 2) naming the cause."""
+    """No --fps, frames of two sizes, a stray file in the folder, a truncated frame, and a processor option not
+    implemented: each a typed error (exit 2) naming the cause."""
     hf = _model_dir("qwen3_vl_dense_tiny", out / "hf")
     _frames(out / "frames", 4, 64, 64, seed=1)
     p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", check=False)
@@ -214,6 +214,11 @@ def test_video_refusals(out):
     p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", "--fps", 2, check=False)
     assert p.returncode == 2 and "notes.txt" in p.stderr
     (out / "frames" / "notes.txt").unlink()
+    good = (out / "frames" / "frame_0001.png").read_bytes()
+    (out / "frames" / "frame_0001.png").write_bytes(good[:len(good) // 2])
+    p = cli("generate", hf, "--prompt", TEXT, "--video", out / "frames", "--fps", 2, check=False)
+    assert p.returncode == 2 and "frame_0001.png" in p.stderr
+    (out / "frames" / "frame_0001.png").write_bytes(good)
     cfg = dict(_defaults(), cap_pixels_per_frame=True)
     with open(out / "capped.json", "w") as f:
         json.dump(cfg, f)

@@ -18,7 +18,8 @@ public enum WeightsChoice: String, CaseIterable, Sendable {
 /// - `param`: the DistributedOptimizer's `fully_reshardable` format (`sharded_param_state_fully_reshardable`
 ///   keeps the name of `get_parameter_state_dp_zero`).
 /// `dp_reshardable` stores flat per-bucket buffers (`optimizer.distributed.dp_group_idx_*.gbuf_idx_*…`)
-/// whose mapping to parameters is the DDP grad-buffer layout, not in the checkpoint: refused.
+/// whose mapping to parameters is the DDP grad-buffer layout, not in the checkpoint: refused
+/// (`DPReshardableBuckets` says why).
 ///
 /// The sharding type is `content_metadata['distrib_optim_sharding_type']` of the common state when the
 /// checkpoint records it, else the name present. Every parameter that has optimizer state must have a
@@ -56,10 +57,8 @@ public final class MainParamsStore: TensorStore {
             throw BridgeError(.missingKeys, "--weights main-params: the checkpoint holds no optimizer state (no optimizer.* tensors)", file: path,
                               hint: "it was saved without optimizer state (--no-save-optim, or a conversion); \(hint)")
         }
-        if names.contains(where: { $0.hasPrefix("optimizer.distributed.") && $0.contains(".gbuf_idx_") }) {
-            throw BridgeError(.request, "--weights main-params: the optimizer state is DistributedOptimizer dp_reshardable (flat grad-buffer buckets, whose parameter layout is not in the checkpoint)",
-                              file: path, key: names.first { $0.hasPrefix("optimizer.distributed.") },
-                              hint: "re-save with --dist-ckpt-optim-fully-reshardable (Megatron-LM) so master weights are stored per parameter, or \(hint)")
+        if names.contains(where: DPReshardableBuckets.isBucket) {
+            throw DPReshardableBuckets.refusal(checkpoint, names: names)
         }
         // Optimizer state per model key: `optimizer.state.<name>.<model key>`.
         let statePrefix = "optimizer.state."

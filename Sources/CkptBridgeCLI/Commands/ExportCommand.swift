@@ -32,7 +32,7 @@ struct ExportArguments: ParsableArguments {
     @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
     var base: String?
     @OptionGroup var iteration: IterationOption
-    @Option(help: "model (the model's parameters, default) or main-params (a training checkpoint's fp32 master weights, from the optimizer state).")
+    @Option(help: "model (the model's parameters, default) or main-params (a training checkpoint's fp32 master weights, from the optimizer state: Float16Optimizer, DistributedOptimizer fully_reshardable / fully_sharded_model_space; dp_reshardable buckets are refused, their parameter layout is not saved).")
     var weights: WeightsChoice = .model
 
 

@@ -25,6 +25,7 @@ public struct VideoProcessorConfig: Sendable, Equatable {
                                     maxPixels: 32 * 32 * 768, normalization: PixelNormalization()),
         sampleFrames: true, fps: 2, numFrames: nil, minFrames: 4, maxFrames: 768)
 
+    /// A config from its parts (`defaults` shows the usual ones).
     public init(frame: ImageProcessorConfig, sampleFrames: Bool, fps: Double?, numFrames: Int?, minFrames: Int, maxFrames: Int) {
         self.frame = frame
         self.sampleFrames = sampleFrames
