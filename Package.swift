@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorCore", "CZstd"], path: "Tests/TestSupport"),
         // The fuzz harness bodies (Tests/Fuzz/README.md): driven by libFuzzer through scripts/fuzz.sh, and
         // replayed over the committed crash inputs by FuzzRegressionTests.
-        .target(name: "FuzzTargets", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "Bridge", "ImageCodecs"], path: "Tests/Fuzz/FuzzTargets"),
+        .target(name: "FuzzTargets", dependencies: ["TensorCore", "SafeTensors", "TorchFormats", "Bridge", "ImageCodecs", "Tokenizer"], path: "Tests/Fuzz/FuzzTargets"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "TorchFormatsTests", dependencies: ["TorchFormats", "SafeTensors", "TestSupport"]),

@@ -27,6 +27,10 @@ public enum BridgeErrorCode: String, ErrorCode {
     case check
     /// A split conversion's staging area that is incomplete, damaged or disagrees with itself (`finalize`).
     case cluster
+    /// A lower module's error (TensorCore I/O, SafeTensors, TorchFormats, ...) met while Bridge did the step
+    /// the summary names. The error is in `underlying`, whose module and code classify the failure (the C ABI
+    /// and Python report those); the wrapper only adds what Bridge was doing. See `BridgeError.during`.
+    case lowerLayer
 }
 
 /// The error type of the Bridge module.

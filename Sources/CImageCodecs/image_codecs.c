@@ -61,9 +61,41 @@ static void png_on_warning(png_structp png, png_const_charp message) {
     (void)png; (void)message;   // benign (e.g. an unknown ancillary chunk); fatal problems arrive as errors
 }
 
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+// Every chunk up to IEND must fit, with its CRC, in the bytes that follow its header. libpng allocates a
+// chunk's declared length (up to 2^31 - 1) before it reads the data, so a 127-byte file declaring a 2 GB
+// iTXt chunk made it allocate 2 GB (found by the image fuzz harness). The whole file is in memory here, so
+// a length past its end is refused before libpng sees the file; what libpng allocates for a chunk is then
+// at most the file's size.
+static int png_check_chunks(const uint8_t *data, size_t size, ckpt_image *out) {
+    size_t at = 8;
+    while (size - at >= 8) {
+        uint32_t length = be32(data + at);
+        const uint8_t *type = data + at + 4;
+        size_t after = size - at - 8;
+        if (length > 0x7fffffffu || after < 4 || length > after - 4) {
+            char name[5];
+            for (int i = 0; i < 4; i++) name[i] = (type[i] >= 0x21 && type[i] <= 0x7e) ? (char)type[i] : '?';
+            name[4] = 0;
+            snprintf(out->message, sizeof out->message,
+                     "chunk '%s' at byte %zu declares %u data bytes, but only %zu bytes follow its header",
+                     name, at, length, after);
+            return CKPT_IMAGE_CORRUPT;
+        }
+        if (memcmp(type, "IEND", 4) == 0) break;
+        at += 12 + (size_t)length;
+    }
+    return CKPT_IMAGE_OK;   // a header cut short is libpng's to report (as truncated)
+}
+
 int ckpt_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, ckpt_image *out) {
     memset(out, 0, sizeof *out);
     if (size < 8 || png_sig_cmp(data, 0, 8) != 0) return fail(out, CKPT_IMAGE_CORRUPT, "not a PNG signature");
+    int chunks = png_check_chunks(data, size, out);
+    if (chunks != CKPT_IMAGE_OK) return chunks;
     png_source src = { data, size, 0, out, CKPT_IMAGE_OK };
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
     if (!png) return fail(out, CKPT_IMAGE_NO_MEMORY, "png_create_read_struct failed");

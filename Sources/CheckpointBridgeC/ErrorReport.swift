@@ -1,3 +1,4 @@
+import Bridge
 import TensorCore
 
 /// What a module error says about its origin: the module ("Bridge", "SafeTensors", …) and its code.
@@ -31,11 +32,19 @@ enum Envelope {
         return failure(reported: error)
     }
 
+    /// The error whose module and code classify a failure: Bridge's `.lowerLayer` errors only add what Bridge
+    /// was doing (their summary, file, key, offset and hint are reported), the module and code are their cause's.
+    private static func classifying(_ error: DiagnosticError) -> DiagnosticError {
+        var e = error
+        while let b = e as? BridgeError, b.code == .lowerLayer, let cause = b.underlying as? DiagnosticError { e = cause }
+        return e
+    }
+
     private static func failure(reported error: Error) -> JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
         var fields: [(String, JSONValue)]
         if let d = error as? DiagnosticError {
-            let coded = d as? ModuleCoded
+            let coded = classifying(d) as? ModuleCoded
             fields = [("module", .string(coded?.moduleName ?? "Bridge")), ("code", .string(coded?.codeName ?? "error")),
                       ("message", .string(d.summary)), ("file", opt(d.file)), ("key", opt(d.key)),
                       ("offset", d.byteOffset.map(JSONValue.int) ?? .null), ("hint", opt(d.hint)),

@@ -50,7 +50,7 @@ final class RankReader {
         guard t.byteCount > 0 else { return nil }
         let pieces = try t.pieces(covering: Box(shape: t.shape))
         guard pieces.count == 1, case let .memory(base, strides, dtype, owner) = pieces[0].data, dtype == t.dtype, owner is MappedFile,
-              Self.isRowMajor(t.shape, strides) else { return nil }
+              Shape.isRowMajor(t.shape, strides: strides) else { return nil }
         return base
     }
 
@@ -76,12 +76,4 @@ final class RankReader {
         }
     }
 
-    static func isRowMajor(_ sizes: [Int], _ strides: [Int]) -> Bool {
-        var expect = 1
-        for i in stride(from: sizes.count - 1, through: 0, by: -1) where sizes[i] != 1 {
-            if strides[i] != expect { return false }
-            expect *= sizes[i]
-        }
-        return true
-    }
 }

@@ -32,11 +32,14 @@ struct Request {
         BridgeError(.request, "\(operation): '\(name)' must be \(want)", key: name, hint: "see ckpt_bridge.h for the request fields")
     }
 
-    mutating func string(_ name: String) throws -> String? {
+    /// A field read as `read` gives it: nil when absent, an error naming it when of another kind (`want`).
+    private mutating func typed<T>(_ name: String, _ want: String, _ read: (JSONValue) -> T?) throws -> T? {
         guard let v = value(name) else { return nil }
-        guard let s = v.stringValue else { throw bad(name, "a string") }
-        return s
+        guard let x = read(v) else { throw bad(name, want) }
+        return x
     }
+
+    mutating func string(_ name: String) throws -> String? { try typed(name, "a string", \.stringValue) }
 
     /// An iteration as the tracker file spells it: a non-negative integer, or "release".
     mutating func iterationText(_ name: String) throws -> String? {
@@ -54,22 +57,15 @@ struct Request {
     }
 
     mutating func int(_ name: String, min: Int? = nil) throws -> Int? {
-        guard let v = value(name) else { return nil }
-        guard let i = v.intValue else { throw bad(name, "an integer") }
+        guard let i = try typed(name, "an integer", \.intValue) else { return nil }
         if let min, i < min { throw bad(name, "at least \(min)") }
         return i
     }
 
-    mutating func double(_ name: String) throws -> Double? {
-        guard let v = value(name) else { return nil }
-        guard let d = v.doubleValue else { throw bad(name, "a number") }
-        return d
-    }
+    mutating func double(_ name: String) throws -> Double? { try typed(name, "a number", \.doubleValue) }
 
     mutating func bool(_ name: String) throws -> Bool? {
-        guard let v = value(name) else { return nil }
-        guard let b = v.boolValue else { throw bad(name, "true or false") }
-        return b
+        try typed(name, "true or false", \.boolValue)
     }
 
     mutating func strings(_ name: String) throws -> [String] {

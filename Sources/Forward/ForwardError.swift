@@ -17,3 +17,11 @@ public enum ForwardErrorCode: String, ErrorCode {
 /// The error type of the Forward module: the project's one error shape (`ModuleError`), so a forward error
 /// carries the file, key, byte offset, hint and cause like every other module's.
 public typealias ForwardError = ModuleError<ForwardErrorCode>
+
+extension ModuleError where C == ForwardErrorCode {
+    /// Throws `.input` unless `0 <= index < count`: a text layer, vision block or merger a caller asked
+    /// a weight reader for (`what` names which).
+    static func checkIndex(_ index: Int, below count: Int, _ what: String) throws {
+        guard index >= 0 && index < count else { throw ForwardError(.input, "\(what) \(index) is outside 0..<\(count)") }
+    }
+}

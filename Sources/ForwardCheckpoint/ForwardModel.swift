@@ -26,14 +26,14 @@ public struct ForwardModel {
             return ForwardModel(config: config, weights: HFWeights(store: tensors, config: config),
                                 kind: tensors.quantization == nil ? "HF safetensors" : "HF safetensors (FP8, dequantized to bf16)",
                                 companionDirectory: hfConfig ?? ckpt.directory)
-        case .torchDist, .legacy:
+        case .torchDist, .legacy, .fsdpDTensor:
             let checkpoint = try MegatronCheckpoint.open(path, hfConfig: hfConfig)
             let config = try ModelConfig(json: checkpoint.hfConfig.json)
             // Legacy ranks are merged by Forward's own reading of Megatron's parallel modules, not by the
             // converter's reassembly, so that verify checks the converter's legacy format independently.
             let store: TensorStore
             switch checkpoint.source {
-            case .torchDist: store = try checkpoint.storageView()
+            case .torchDist, .fsdpDTensor: store = try checkpoint.storageView()
             case let .legacy(c): store = try LegacyMegatronStore(checkpoint: c)
             }
             let weights = try MegatronWeights(store: store, config: config)

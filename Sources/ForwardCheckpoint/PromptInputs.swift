@@ -14,12 +14,16 @@ public struct PromptRequest {
     /// Images already turned into patches by an image processor, in prompt order, placed before the text
     /// (the Qwen3-VL examples' order). This is where `--image` plugs in; none for a text prompt.
     public var images: [PromptImage]
+    /// Videos already processed by the video processor, placed after the images and before the text.
+    public var videos: [VideoProcessor.Output]
 
-    public init(text: String, raw: Bool = false, system: String? = nil, images: [PromptImage] = []) {
+    public init(text: String, raw: Bool = false, system: String? = nil, images: [PromptImage] = [],
+                videos: [VideoProcessor.Output] = []) {
         self.text = text
         self.raw = raw
         self.system = system
         self.images = images
+        self.videos = videos
     }
 }
 
@@ -50,23 +54,28 @@ public struct PreparedPrompt {
         tokenizer = try Tokenizer(path: tokenizerDirectory)
         tokenizerConfig = try TokenizerConfig(path: tokenizerDirectory)
         var items = [ChatPrompt.Item]()
-        if !request.images.isEmpty {
+        if !request.images.isEmpty || !request.videos.isEmpty {
             guard !request.raw else {
-                throw TokenizerError(.input, "images need the chat format, which writes their placeholder tokens", hint: "drop --raw")
+                throw TokenizerError(.input, "images and videos need the chat format, which writes their placeholder tokens", hint: "drop --raw")
             }
             guard let vision = config.vision else {
                 throw TokenizerError(.input, "the model has no vision tower (config.json has no vision_config)")
             }
-            guard tokenizer.id(of: "<|image_pad|>") == config.imageTokenId else {
-                throw TokenizerError(.config, "the tokenizer's <|image_pad|> is \(tokenizer.id(of: "<|image_pad|>").map(String.init) ?? "missing") but config.json's image_token_id is \(config.imageTokenId)",
-                                     file: tokenizer.path, hint: "use the tokenizer that belongs to this checkpoint")
+            for (token, id, used) in [("<|image_pad|>", config.imageTokenId, !request.images.isEmpty),
+                                      ("<|video_pad|>", config.videoTokenId, !request.videos.isEmpty)] where used {
+                guard tokenizer.id(of: token) == id else {
+                    throw TokenizerError(.config, "the tokenizer's \(token) is \(tokenizer.id(of: token).map(String.init) ?? "missing") but config.json has \(id) for it",
+                                         file: tokenizer.path, hint: "use the tokenizer that belongs to this checkpoint")
+                }
             }
-            items = request.images.map { .image(tokens: ChatPrompt.imageTokens(gridTHW: $0.gridTHW, mergeSize: vision.spec.spatialMergeSize)) }
+            let m = vision.spec.spatialMergeSize
+            items = request.images.map { .image(tokens: ChatPrompt.imageTokens(gridTHW: $0.gridTHW, mergeSize: m)) }
+            items += request.videos.map { .video(seconds: $0.timestamps, tokensPerFrame: $0.gridTHW[1] * $0.gridTHW[2] / (m * m)) }
         }
         if request.raw {
             text = request.text
         } else {
-            try ChatPrompt.checkSupported(by: tokenizer, config: tokenizerConfig, images: !request.images.isEmpty)
+            try ChatPrompt.checkSupported(by: tokenizer, config: tokenizerConfig, images: !request.images.isEmpty, videos: !request.videos.isEmpty)
             if !request.text.isEmpty { items.append(.text(request.text)) }
             text = ChatPrompt(system: request.system, items: items).render()
         }
@@ -74,7 +83,9 @@ public struct PreparedPrompt {
         guard !ids.isEmpty else { throw TokenizerError(.input, "the prompt is empty") }
         inputs = ForwardInputs(inputIds: ids,
                                pixelValues: request.images.isEmpty ? nil : request.images.flatMap(\.pixelValues),
-                               imageGridTHW: request.images.map(\.gridTHW))
+                               imageGridTHW: request.images.map(\.gridTHW),
+                               pixelValuesVideos: request.videos.isEmpty ? nil : request.videos.flatMap(\.pixelValues),
+                               videoGridTHW: request.videos.map(\.gridTHW))
         stopTokens = []
         if let eos = tokenizerConfig.eosToken, let id = tokenizer.id(of: eos) { stopTokens.insert(id) }
         stopTokens.formUnion(try Self.generationEOS(tokenizerDirectory))
@@ -102,11 +113,11 @@ public struct PreparedPrompt {
 
 extension PreparedPrompt {
     /// Tokenizes `request` for `model`, with the image files `images` (processed with `preprocessorConfig`
-    /// or the model's own preprocessor_config.json) placed before its text, using the tokenizer in
-    /// `tokenizerDirectory` or else the checkpoint's own (the HF folder, or the hf_config/ that import
-    /// writes into a Megatron checkpoint).
+    /// or the model's own preprocessor_config.json) and then the video `video` placed before its text, using
+    /// the tokenizer in `tokenizerDirectory` or else the checkpoint's own (the HF folder, or the hf_config/
+    /// that import writes into a Megatron checkpoint).
     public init(_ request: PromptRequest, for model: ForwardModel, images: [String] = [], preprocessorConfig: String? = nil,
-                tokenizerDirectory: String? = nil) throws {
+                video: VideoRequest? = nil, tokenizerDirectory: String? = nil) throws {
         guard let directory = tokenizerDirectory ?? model.companionDirectory else {
             throw BridgeError(.request, "the \(model.kind) checkpoint carries no tokenizer (it has no embedded hf_config/)",
                               hint: "pass --tokenizer DIR (the original Hugging Face folder)")
@@ -115,6 +126,24 @@ extension PreparedPrompt {
         request.images += try ImageFileInputs.process(images, preprocessorConfig: preprocessorConfig,
                                                       companionDirectory: model.companionDirectory, config: model.config)
             .map { PromptImage(pixelValues: $0.pixelValues, gridTHW: $0.gridTHW) }
+        if let video {
+            request.videos.append(try VideoFileInputs.process(video.folder, fps: video.fps, preprocessorConfig: video.preprocessorConfig,
+                                                              companionDirectory: model.companionDirectory, config: model.config))
+        }
         try self.init(request, tokenizerDirectory: directory, config: model.config)
+    }
+}
+
+/// A video as `--video DIR --fps F` give it: a folder of frames and their rate, with an optional
+/// processor config (default: the model's own).
+public struct VideoRequest: Sendable {
+    public var folder: String
+    public var fps: Double
+    public var preprocessorConfig: String?
+
+    public init(folder: String, fps: Double, preprocessorConfig: String? = nil) {
+        self.folder = folder
+        self.fps = fps
+        self.preprocessorConfig = preprocessorConfig
     }
 }

@@ -42,17 +42,17 @@ public struct Verification {
     /// (PNG/JPEG files) are processed with the HF side's preprocessor_config.json (or `preprocessorConfig`)
     /// and added to those inputs (or run alone), as `ImageFileInputs.loadInputs` does. With `prompt`, the
     /// prompt (tokenized with the HF side's tokenizer, or `tokenizer`, images before its text) is the one
-    /// input instead, and `generate` tokens are decoded greedily on both sides and compared.
+    /// input instead (with `video`'s frames after the images), and `generate` tokens are decoded greedily on both sides and compared.
     public static func run(hfDir: String, megatronDir: String, inputs: String?, prefix: String?,
                            images: [String] = [], preprocessorConfig: String? = nil,
-                           prompt: PromptRequest? = nil, tokenizer: String? = nil, generate: Int? = nil,
+                           prompt: PromptRequest? = nil, video: VideoRequest? = nil, tokenizer: String? = nil, generate: Int? = nil,
                            options: ForwardOptions, maxAbs: Double) throws -> Verification {
         let hf = try ForwardModel.open(hfDir, hfConfig: nil)
         let meg = try ForwardModel.open(megatronDir, hfConfig: nil)
         let a = Qwen3VLForward(config: hf.config, weights: hf.weights, options: options)
         let b = Qwen3VLForward(config: meg.config, weights: meg.weights, options: options)
         let prepared = try prompt.map {
-            try PreparedPrompt($0, for: hf, images: images, preprocessorConfig: preprocessorConfig, tokenizerDirectory: tokenizer)
+            try PreparedPrompt($0, for: hf, images: images, preprocessorConfig: preprocessorConfig, video: video, tokenizerDirectory: tokenizer)
         }
         let prompts = try prepared.map { [("prompt", $0.inputs)] }
             ?? ImageFileInputs.loadInputs(path: inputs, prefix: prefix, images: images, preprocessorConfig: preprocessorConfig,

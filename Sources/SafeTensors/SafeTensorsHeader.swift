@@ -150,8 +150,10 @@ public struct SafeTensorsHeader: Sendable {
             expectedStart = end
         }
         guard 8 + n + expectedStart == file.count else {
+            // A truncated file names the first tensor whose data is cut short (trailing bytes name none).
+            let cut = entries.first { 8 + n + $0.dataOffsets.end > file.count }?.name
             throw err(.metadataIncompleteBuffer,
-                      "tensors cover \(expectedStart) data bytes but the file holds \(file.count - 8 - n)",
+                      "tensors cover \(expectedStart) data bytes but the file holds \(file.count - 8 - n)", key: cut,
                       at: 8 + n + expectedStart, hint: "the file is truncated or has trailing bytes; a safetensors file cannot contain holes")
         }
         return SafeTensorsHeader(entries: entries, metadata: metadata, headerLength: n)

@@ -45,6 +45,8 @@ public enum Limits {
     /// Pixels of one decoded image file (`--image`): 2²⁷ (PIL refuses above 2·89,478,485); the RGBA buffer
     /// is then at most 512 MiB.
     public static let imagePixels = 1 << 27
+    /// Frames of one video (transformers' default max_frames is 768).
+    public static let videoFrames = 1 << 16
     /// Bytes of one image file.
     public static let imageFileBytes = 1 << 30
 

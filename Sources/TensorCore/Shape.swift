@@ -32,6 +32,18 @@ public enum Shape {
         return strides
     }
 
+    /// True when `strides` lay out `dims` row-major and contiguous, as torch's `is_contiguous` decides:
+    /// unit axes may have any stride, and so may every axis of an empty tensor (no element is addressed).
+    public static func isRowMajor(_ dims: [Int], strides: [Int]) -> Bool {
+        if dims.contains(0) { return true }
+        var expect = 1
+        for i in stride(from: dims.count - 1, through: 0, by: -1) where dims[i] != 1 {
+            if strides[i] != expect { return false }
+            expect *= dims[i]
+        }
+        return true
+    }
+
     /// `[a, b, c]` as text.
     public static func describe(_ dims: [Int]) -> String { "[" + dims.map(String.init).joined(separator: ", ") + "]" }
 }

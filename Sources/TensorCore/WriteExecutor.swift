@@ -165,7 +165,7 @@ public struct WriteExecutor {
             // The pieces own the memory their pointers point into; keep them until the bytes are written.
             try withExtendedLifetime(pieces) {
                 if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
-                   isContiguous(slab.sizes, strides) {
+                   Shape.isRowMajor(slab.sizes, strides: strides) {
                     if let file = owner as? MappedFile, let offset = file.offset(of: base) {
                         // A plain byte run of a file: stream it through a small reused buffer.
                         let step = Swift.min(bytes, Self.streamChunk)
@@ -225,14 +225,4 @@ public struct WriteExecutor {
 
     /// See `releaseMappedPages`.
     static let faultAround = 64 << 10
-
-    /// True when `strides` describe a row-major contiguous layout of `sizes` (unit axes may have any stride).
-    private func isContiguous(_ sizes: [Int], _ strides: [Int]) -> Bool {
-        var expect = 1
-        for i in stride(from: sizes.count - 1, through: 0, by: -1) where sizes[i] != 1 {
-            if strides[i] != expect { return false }
-            expect *= sizes[i]
-        }
-        return true
-    }
 }

@@ -68,6 +68,54 @@ def pickles_in_pt(data: bytes):
         return
 
 
+def reduced_dcp_metadata(data: bytes, keep=(1, 3, 8)):
+    """A real `.metadata` cut down to its first few keys (every chunk of each, the storage entries of those
+    chunks, the rest of the object as it was) and pickled again as torch does (`pickle.dump`, default
+    protocol). The fixtures' files are 20-70 KB, where one execution costs milliseconds; these are 1-8 KB
+    with the same classes, field order and MCore subclass, so the fuzzer starts deep at a small size."""
+    import torch  # noqa: F401  (the classes the pickle names)
+    import torch.distributed.checkpoint.metadata  # noqa: F401
+    try:
+        md = pickle.loads(data)
+    except Exception:
+        return
+    keys = list(md.state_dict_metadata)
+    for k in keep:
+        if k >= len(keys):
+            continue
+        kept = set(keys[:k])
+        import copy
+        m = copy.copy(md)
+        m.state_dict_metadata = {key: v for key, v in md.state_dict_metadata.items() if key in kept}
+        m.storage_data = {i: v for i, v in md.storage_data.items() if i.fqn in kept}
+        if getattr(m, "planner_data", None):
+            m.planner_data = {key: v for key, v in md.planner_data.items() if key in kept}
+        if hasattr(m, "all_local_plans"):
+            m.all_local_plans = None
+        yield pickle.dumps(m)
+
+
+def tiny_tokenizers():
+    sys.path.insert(0, str(ROOT / "scripts" / "oracle"))
+    from make_tokenizer_fixture import QWEN2_SPLIT
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    text = ["Hello, world! 你好 e\u0301 12345", "the quick brown fox jumps over the lazy dog", "  tabs\tand\nlines\r\n"]
+    for vocab, nfc in ((260, True), (300, True), (280, False)):
+        tok = Tokenizer(models.BPE())
+        if nfc:
+            tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)])
+        tok.decoder = decoders.ByteLevel()
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+        trainer = trainers.BpeTrainer(vocab_size=vocab, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        tok.train_from_iterator(text * 4, trainer)
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")])
+        tok.add_tokens([AddedToken("<think>", special=False, normalized=False)])
+        yield tok.to_str().encode()
+
+
 def tiny_safetensors(header: dict) -> bytes:
     import torch
     from safetensors.torch import save
@@ -126,6 +174,9 @@ def main():
         data = p.read_bytes()
         c.add("dcp-metadata", data)
         c.add("pickle", data)
+        for small in reduced_dcp_metadata(data):
+            c.add("dcp-metadata", small)
+            c.add("pickle", small)
     for p in files(roots, ".pt"):
         data = p.read_bytes()
         c.add("zip", data)
@@ -196,6 +247,19 @@ def main():
         buf = io.BytesIO()
         im.save(buf, fmt, **kw)
         c.add("image", buf.getvalue())
+
+    # Tokenizers: small tokenizer.json files trained by Hugging Face `tokenizers` as the fixture's is (Qwen2's
+    # NFC + split + ByteLevel, scripts/oracle/make_tokenizer_fixture.py) but with 260-300 tokens and a few
+    # added tokens, so a seed is a few KB instead of 59; the fixture itself too. Texts: the fixture's cases.
+    for p in files(roots, "tokenizer.json"):
+        c.add("tokenizer-file", p.read_bytes())
+    for small in tiny_tokenizers():
+        c.add("tokenizer-file", small)
+    cases = ROOT / "Fixtures" / "tokenizer" / "cases.json"
+    if cases.is_file():
+        for case in json.loads(cases.read_text())["encode"][:300]:
+            if case["text"]:
+                c.add("tokenizer-encode", case["text"].encode())
 
     for t, n in sorted(c.counts.items()):
         print(f"seeds: {t}: {n}")

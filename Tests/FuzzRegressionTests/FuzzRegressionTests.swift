@@ -51,11 +51,20 @@ final class FuzzHarnessSeedTests: XCTestCase {
             ("zip", "lora/tp1_adapter/iter_0000000/common.pt"), ("torch-save", "lora/tp1_adapter/iter_0000000/common.pt"),
             ("torch-save", "lora/tp1_adapter/iter_0000000/train_state.pt"),
             ("image", "images/photo.jpg"), ("image", "images/alpha.png"), ("image", "images/palette.png"), ("image", "images/gray.jpg"),
+            ("tokenizer-file", "tokenizer/tokenizer.json"),
         ]
         for (name, relative) in cases {
             let target = try XCTUnwrap(FuzzTargets.named(name))
             let bytes = try readWholeFile(FileSystem.join(Fixtures.directory, relative))
             XCTAssertNoThrow(try target.check(bytes), "\(name) refuses \(relative)")
+        }
+        // The tokenizer round-trip property holds on every string tokenizers' own cases were made from.
+        let encode = try XCTUnwrap(FuzzTargets.named("tokenizer-encode"))
+        let tokenizerCases = try JSONParser.parse(try readWholeFile(FileSystem.join(Fixtures.directory, "tokenizer", "cases.json")))
+        let texts = try XCTUnwrap(tokenizerCases["encode"]?.arrayValue).compactMap { $0["text"]?.stringValue }
+        XCTAssertGreaterThan(texts.count, 1000)
+        for text in texts {
+            XCTAssertNoThrow(try encode.check(Array(text.utf8)), "tokenizer-encode refuses \(text.debugDescription)")
         }
         let table = try XCTUnwrap(FuzzTargets.named("yaml-table"))
         XCTAssertNoThrow(try table.check(try readWholeFile(FileSystem.join(Fixtures.repoRoot, "Mappings", "qwen3_vl_moe.yaml"))))
@@ -81,5 +90,13 @@ final class FuzzFindingTests: XCTestCase {
             XCTAssertTrue(e.summary.contains("as a mapping key at line"), e.oneLine)
             XCTAssertTrue(e.file?.hasSuffix("run_config.yaml") ?? false, e.oneLine)
         }
+    }
+
+    /// A 127-byte PNG whose iTXt chunk declares 0x7F000015 bytes made libpng allocate 2 GB before finding
+    /// the data missing (`forward --image`; the fuzzer's RSS limit caught it). Chunk lengths are now checked
+    /// against the file's size before libpng reads it.
+    func testPNGChunkLongerThanTheFileIsRefusedBeforeAllocating() throws {
+        let e = try refusal("image", "itxt-declares-2gb.png")
+        XCTAssertTrue(e.summary.contains("chunk 'iTXt' at byte 33 declares 2130706453 data bytes, but only 86 bytes follow"), e.oneLine)
     }
 }

@@ -68,6 +68,9 @@ def build_fixture(kind, cache):
         # A Megatron-Bridge-style checkpoint: no embedded hf_config/, so run_config.yaml is what is read.
         shutil.copytree(build_fixture("mg_moe", cache), path)
         shutil.rmtree(os.path.join(path, "release", "hf_config"))
+    elif kind == "mg_fsdp":
+        # Megatron FSDP's fsdp_dtensor: a bare DCP save, no metadata.json / common.pt.
+        run_cli(["import", build_fixture("hf_moe", cache), path, "--format", "fsdp_dtensor", "--vision-layout", "hf", "--quiet"])
     elif kind == "empty":
         os.makedirs(path)
     else:

@@ -64,3 +64,57 @@ def test_verify_prompt_and_generate(out):
     ids = tok.apply_chat_template([{"role": "user", "content": "Describe a sunset."}], add_generation_prompt=True,
                                   tokenize=True, return_dict=False)
     assert got["inputs"][0]["tokens"] == len(ids)
+
+
+class _ImageExpander:
+    """What Qwen3VLProcessor.replace_image_token reads from its processor (the image processor's merge size and
+    the pad token): this venv has no torchvision, which a whole Qwen3VLProcessor needs for its video half, so
+    its image expansion is called on the real image processor through this."""
+    image_token = "<|image_pad|>"
+
+    def __init__(self, image_processor):
+        self.image_processor = image_processor
+
+
+def _image_prompt_reference(hf, m, image, text):
+    """transformers' ids and greedy continuation for one image and text in a user turn: the chat template's
+    <|image_pad|> expanded by Qwen3VLProcessor.replace_image_token over the PIL image processor's grid."""
+    from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessor
+    tok = transformers.AutoTokenizer.from_pretrained(str(hf))
+    ip = transformers.AutoImageProcessor.from_pretrained(str(hf))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    chat = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    proc = ip(images=[image], return_tensors="pt")
+    chat = chat.replace("<|image_pad|>", Qwen3VLProcessor.replace_image_token(_ImageExpander(ip), proc, image_idx=0), 1)
+    ids = torch.tensor([tok(chat)["input_ids"]])
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    with torch.no_grad():
+        ref = m.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=proc["pixel_values"],
+                         image_grid_thw=proc["image_grid_thw"], mm_token_type_ids=(ids == pad).int(),
+                         do_sample=False, max_new_tokens=NEW_TOKENS, eos_token_id=eos, pad_token_id=eos)
+    return ids[0].tolist(), ref[0, ids.shape[1]:].tolist()
+
+
+@pytest.mark.parametrize("model,cls,flags", MODELS, ids=[m[0] for m in MODELS])
+def test_generate_image_prompt_equals_transformers(out, model, cls, flags):
+    """`generate --prompt --image FILE` from the HF folder and its Megatron import: the prompt ids and the greedy
+    ids equal transformers' generate(do_sample=False) with the same image file and text."""
+    import numpy as np
+    from PIL import Image
+    hf = with_tokenizer(model, out / "hf")
+    meg = out / "megatron"
+    cli("import", hf, meg, *flags)
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:77, 0:121]
+    rgb = np.stack([x * 2, y * 3, (x + y) % 256], -1) + rng.integers(0, 40, (77, 121, 3))
+    image = str(out / "scene.png")
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(image)
+    text = "What is in the picture?"
+    m = getattr(transformers, cls).from_pretrained(str(hf), dtype=torch.float32).eval()
+    ids, expected = _image_prompt_reference(hf, m, image, text)
+    assert len(expected) == NEW_TOKENS
+    for ckpt in (hf, meg):
+        got = json.loads(cli("generate", ckpt, "--prompt", text, "--image", image, "--max-new-tokens", NEW_TOKENS, "--json").stdout)
+        assert got["prompt_ids"] == ids, ckpt
+        assert got["generated_ids"] == expected, ckpt

@@ -67,7 +67,9 @@ public final class LoRAAdapterSet {
             throw BridgeError(.shape, "a LoRA adapter on a parameter of rank \(p.shape.count)", file: path, key: m.inKey,
                               hint: "LoRA adapts 2-D linear weights only")
         }
-        let aStored = try store.tensorSource(m.inKey), bStored = try store.tensorSource(m.outKey)
+        let (aStored, bStored) = try BridgeError.during("cannot read the LoRA adapter of Megatron parameter '\(p.name)'", file: path) {
+            (try store.tensorSource(m.inKey), try store.tensorSource(m.outKey))
+        }
         let prefix = p.storage.prefixCounts
         guard aStored.shape.count == prefix.count + 2, Array(aStored.shape.prefix(prefix.count)) == prefix else {
             throw BridgeError(.shape, "stored shape \(Shape.describe(aStored.shape)) of LoRA A does not stack like its base weight \(Shape.describe(prefix + p.shape))",

@@ -31,7 +31,7 @@ public struct HFConfig {
             throw BridgeError(.config, "config.json is \(size) bytes, more than the limit of \(Limits.configFileBytes)", file: p,
                               hint: "a config.json is a few KB; this is not one")
         }
-        let bytes = try readWholeFile(p)
+        let bytes = try BridgeError.during("cannot read the HF config", file: p) { try readWholeFile(p) }
         do {
             try self.init(json: try JSONParser.parse(bytes), path: p)
         } catch let e as JSONParseError {
@@ -49,38 +49,32 @@ public struct HFConfig {
 
     // MARK: typed field access with errors that name the field
 
-    public func int(_ section: String, _ key: String) throws -> Int {
-        guard let v = self.section(section)?[key] else { throw missing(section, key) }
-        guard let i = v.intValue else { throw bad(section, key, "an integer") }
-        return i
-    }
+    public func int(_ section: String, _ key: String) throws -> Int { try required(section, key, "an integer", \.intValue) }
 
-    public func optionalInt(_ section: String, _ key: String) throws -> Int? {
-        guard let v = self.section(section)?[key], !v.isNull else { return nil }
-        guard let i = v.intValue else { throw bad(section, key, "an integer") }
-        return i
-    }
+    public func optionalInt(_ section: String, _ key: String) throws -> Int? { try optional(section, key, "an integer", \.intValue) }
 
-    public func double(_ section: String, _ key: String) throws -> Double {
-        guard let v = self.section(section)?[key] else { throw missing(section, key) }
-        guard let d = v.doubleValue else { throw bad(section, key, "a number") }
-        return d
-    }
+    public func double(_ section: String, _ key: String) throws -> Double { try required(section, key, "a number", \.doubleValue) }
 
-    public func optionalDouble(_ section: String, _ key: String) throws -> Double? {
-        guard let v = self.section(section)?[key], !v.isNull else { return nil }
-        guard let d = v.doubleValue else { throw bad(section, key, "a number") }
-        return d
-    }
+    public func optionalDouble(_ section: String, _ key: String) throws -> Double? { try optional(section, key, "a number", \.doubleValue) }
 
-    public func optionalBool(_ section: String, _ key: String) throws -> Bool? {
-        guard let v = self.section(section)?[key], !v.isNull else { return nil }
-        guard let b = v.boolValue else { throw bad(section, key, "true or false") }
-        return b
-    }
+    public func optionalBool(_ section: String, _ key: String) throws -> Bool? { try optional(section, key, "true or false", \.boolValue) }
 
     public func optionalString(_ section: String, _ key: String) -> String? {
         self.section(section)?[key]?.stringValue
+    }
+
+    /// A field that must be there, read as `value` gives it; an error names the field when it is absent or
+    /// of another kind (`want` says which; null is another kind).
+    private func required<T>(_ section: String, _ key: String, _ want: String, _ value: (JSONValue) -> T?) throws -> T {
+        guard let v = self.section(section)?[key] else { throw missing(section, key) }
+        guard let x = value(v) else { throw bad(section, key, want) }
+        return x
+    }
+
+    /// A field that may be absent or null (nil), else read as `required` reads it.
+    private func optional<T>(_ section: String, _ key: String, _ want: String, _ value: (JSONValue) -> T?) throws -> T? {
+        guard let v = self.section(section)?[key], !v.isNull else { return nil }
+        return try required(section, key, want, value)
     }
 
     public func optionalInts(_ section: String, _ key: String) throws -> [Int]? {

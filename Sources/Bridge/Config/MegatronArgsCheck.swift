@@ -14,6 +14,8 @@ public enum MegatronArgsCheck {
         switch source {
         case let .torchDist(c): a = try c.commonState?["args"]
         case let .legacy(c): a = try c.ranks.first.map { try c.file($0).args } ?? nil
+        // Megatron-LM saves `args` as a DCP byte item of the fsdp_dtensor save (a torch.save of the Namespace).
+        case let .fsdpDTensor(s): a = s.checkpoint.byteKeys.contains("args") ? try s.checkpoint.bytesItem("args") : nil
         }
         return a?.isNone == true ? nil : a
     }

@@ -5,6 +5,8 @@ import TensorCore
 public enum MegatronFormat: String, Sendable, CaseIterable {
     case torchDist = "torch_dist"
     case legacy
+    /// Megatron FSDP's `fsdp_dtensor` (a bare DCP save of per-layer module parameters, `FSDPDTensorNames`).
+    case fsdpDTensor = "fsdp_dtensor"
 }
 
 /// Where a torch_dist checkpoint keeps its common (non-sharded) state: `args`, iteration, checkpoint version.
@@ -31,10 +33,13 @@ public struct ImportRequest {
     /// Write megatron-core's `integrity.json` (torch_dist only): the SHA-256 of every file, one sequential
     /// pass over each file after it is written.
     public var integrityManifest: Bool
+    /// How fsdp_dtensor output names expert parameters (TE grouped GEMM, the default, or SequentialMLP).
+    public var fsdpExpertNaming: FSDPDTensorNames.ExpertNaming
 
     public init(layout: ParallelLayout = ParallelLayout(), format: MegatronFormat = .torchDist, dtype: DType? = nil,
                 visionLayout: VisionLayout? = nil, allowUnused: [String] = [], iteration: Int = 0, commonState: CommonStatePlacement = .file,
-                integrityManifest: Bool = true) {
+                integrityManifest: Bool = true, fsdpExpertNaming: FSDPDTensorNames.ExpertNaming = .grouped) {
+        self.fsdpExpertNaming = fsdpExpertNaming
         self.layout = layout
         self.format = format
         self.dtype = dtype
@@ -86,6 +91,17 @@ public final class ImportPlan {
         if request.format == .legacy && request.commonState == .dcp {
             throw BridgeError(.request, "the common state goes into the DCP only for torch_dist; legacy rank files carry theirs inside",
                               key: "common_state", hint: "drop --common-state dcp, or write --format torch_dist")
+        }
+        if request.format == .fsdpDTensor {
+            let l = request.layout
+            guard l.tp == 1, l.pp == 1, l.ep == 1, l.etp == 1 else {
+                throw BridgeError(.request, "fsdp_dtensor checkpoints hold whole tensors; a parallel layout (\(l)) does not apply",
+                                  hint: "drop --tp/--pp/--ep/--etp: Megatron FSDP reshards an fsdp_dtensor checkpoint on load for any layout")
+            }
+            guard request.commonState == .file else {
+                throw BridgeError(.request, "fsdp_dtensor saves keep args, checkpoint_version and iteration as their own DCP items",
+                                  key: "common_state", hint: "drop --common-state dcp")
+            }
         }
         self.source = source
         self.request = request
@@ -165,13 +181,10 @@ public final class ImportPlan {
             var chunks = [PlannedChunk]()
             for m in members {
                 let p = params[m]
-                let ways = p.parallel.isExpert ? r.layout.etp : r.layout.tp
-                let shards = try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: ways, name: p.name)
-                for s in shards {
+                for s in try r.shards(of: p) {
                     let box = Box(offsets: p.storage.prefixOffsets + s.box.offsets,
                                   sizes: [Int](repeating: 1, count: p.storage.prefix.count) + s.box.sizes)
-                    chunks.append(PlannedChunk(box: box, rank: r.globalRank(stage: r.stage(of: p), shardRank: s.rank, expert: p.parallel.isExpert ? p.expert : nil),
-                                              parameter: m, shard: s))
+                    chunks.append(PlannedChunk(box: box, rank: r.writer(of: p, shard: s), parameter: m, shard: s))
                 }
             }
             if let problem = tilingProblem(of: chunks.map(\.box), covering: shape) {
@@ -190,12 +203,15 @@ public final class ImportPlan {
         let p = parameters[i]
         var parts = [ComposedTensor.Part]()
         for c in p.correspondences {
-            let hf = try source.weights.tensor(p.hfNames[c.role]!)
+            let name = p.hfNames[c.role]!
+            let hf = try BridgeError.during("cannot read HF tensor '\(name)' for Megatron parameter '\(p.name)'", key: name) {
+                try source.weights.tensor(name)
+            }
             parts.append(ComposedTensor.Part(box: c.megatronBox, source: hf, sourceOrigin: c.hfOrigin, axisMap: c.axisMap))
         }
         parts += p.zeroBoxes.map(ComposedTensor.Part.zeros)
         let t = ComposedTensor(dtype: parameterDTypes[i], shape: p.shape, parts: parts)
-        try t.validate(name: p.name)
+        try BridgeError.during("the HF tensors do not fill Megatron parameter '\(p.name)'", key: p.name) { try t.validate(name: p.name) }
         return t
     }
 

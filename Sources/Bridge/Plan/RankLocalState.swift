@@ -35,7 +35,7 @@ extension ImportPlan {
         }
         var out = [PlannedRankTensor]()
         for (i, p) in parameters.enumerated() {
-            let shards = try LocalShards.shards(of: p, rank: rank, placement: placement)
+            let shards = try placement.shards(of: p, heldBy: rank)
             if shards.isEmpty { continue }
             out.append(PlannedRankTensor(name: try LocalShards.localName(p, placement: placement), parameter: i, shards: shards,
                                          shape: LocalShards.localShape(shards), dtype: parameterDTypes[i]))
@@ -45,7 +45,7 @@ extension ImportPlan {
 
     /// The `_extra_state` names rank (·, pp, ep) holds (TE modules save one per linear; their value is None).
     public func rankExtraStates(pp: Int, ep: Int) throws -> [String] {
-        try extraStates.filter { x in placement.stage(of: x) == pp && (x.expert.map { placement.epRank(ofExpert: $0) == ep } ?? true) }
+        try extraStates.filter { placement.holds($0, pp: pp, ep: ep) }
             .map { x in try x.rule.megatron.render(placement.localIndices(x.indices, over: x.rule.over).map(String.init)) }
     }
 

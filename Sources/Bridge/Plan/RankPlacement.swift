@@ -1,5 +1,9 @@
+import TensorCore
+
 /// Where Megatron parameters live at one parallel layout: the pipeline stage of each, the expert-parallel
-/// rank that owns an expert, the global rank that writes a shard, and the indices a rank's modules use.
+/// rank that owns an expert, the global rank that writes a shard or an `_extra_state`, the shards each
+/// model-parallel rank holds, and the indices a rank's modules use. Every ownership question (torch_dist
+/// chunks, legacy rank files, the C ABI's rank reader) is answered here and nowhere else.
 ///
 /// Only what depends on ranks is here; `ModelContext` holds what the table and config say. Import plans
 /// with a placement and the legacy reader reassembles with one; export needs none, since it reads each
@@ -31,6 +35,47 @@ public struct RankPlacement {
     /// expert `etp + ETP·ep` (Megatron's default rank order).
     public func globalRank(stage: Int, shardRank: Int, expert: Int?) -> Int {
         stage * layout.ranksPerStage + (expert.map { shardRank + layout.etp * epRank(ofExpert: $0) } ?? shardRank)
+    }
+
+    /// The global rank that writes shard `s` of `p` in a torch_dist checkpoint (the chunk's main replica).
+    public func writer(of p: MegatronParameter, shard s: Shard) -> Int {
+        globalRank(stage: stage(of: p), shardRank: s.rank, expert: p.parallel.isExpert ? p.expert : nil)
+    }
+
+    /// The global rank that writes an `_extra_state` object: TP (ETP) rank 0 of the ranks that own it.
+    public func writer(of x: ExtraStateObject) -> Int {
+        globalRank(stage: stage(of: x), shardRank: 0, expert: x.expert)
+    }
+
+    /// The ways a parameter is split: ETP for an expert, TP for the rest.
+    public func ways(of p: MegatronParameter) -> Int { p.parallel.isExpert ? layout.etp : layout.tp }
+
+    /// Every shard of `p` at this layout, each tagged with the TP (ETP) rank it belongs to.
+    public func shards(of p: MegatronParameter) throws -> [Shard] {
+        try Sharding.shards(shape: p.shape, kind: p.parallel, gated: p.gated, ways: ways(of: p), name: p.name)
+    }
+
+    /// Whether model-parallel rank (·, pp, ep) holds the modules of `stage` and, for an expert's, of `expert`.
+    public func holds(stage s: Int, expert: Int?, pp: Int, ep: Int) -> Bool {
+        s == pp && (expert.map { epRank(ofExpert: $0) == ep } ?? true)
+    }
+
+    /// Whether rank (·, pp, ep) holds an `_extra_state` object (TE saves one per linear, on every TP rank).
+    public func holds(_ x: ExtraStateObject, pp: Int, ep: Int) -> Bool {
+        holds(stage: stage(of: x), expert: x.expert, pp: pp, ep: ep)
+    }
+
+    /// The shards of `p` that rank (tp, pp, ep) holds, in local order; empty when it holds none.
+    /// Replicated parameters are on every TP rank; an expert is on its EP rank, split over ETP (TP rank
+    /// `tp` holds ETP shard `tp % ETP`). The legacy file plan, the legacy reader and the C ABI's rank
+    /// reader all ask this; torch_dist chunks are owned by `writer(of:shard:)` over the same `shards(of:)`.
+    public func shards(of p: MegatronParameter, heldBy rank: (tp: Int, pp: Int, ep: Int)) throws -> [Shard] {
+        if p.parallel.isExpert && p.expert == nil { return [] }
+        guard holds(stage: stage(of: p), expert: p.parallel.isExpert ? p.expert : nil, pp: rank.pp, ep: rank.ep) else { return [] }
+        let all = try shards(of: p)
+        if p.parallel.isExpert { return all.filter { $0.rank == rank.tp % layout.etp } }
+        if all.count == 1 && all[0].box == Box(shape: p.shape) { return all }
+        return all.filter { $0.rank == rank.tp }
     }
 
     /// The pipeline stage of a text layer.

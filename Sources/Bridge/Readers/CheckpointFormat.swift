@@ -1,4 +1,5 @@
 import TensorCore
+import TorchFormats
 
 /// The on-disk formats this tool reads and writes.
 public enum CheckpointFormat: String, CaseIterable, Sendable {
@@ -6,6 +7,9 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     case safetensors
     /// Megatron-Core distributed checkpoint (`.metadata` + `__R_W.distcp`), as Megatron-LM and Megatron-Bridge save by default.
     case torchDist = "torch_dist"
+    /// Megatron FSDP's `fsdp_dtensor`: a bare torch DCP save (`.metadata`, no `metadata.json`, no common
+    /// state) of per-layer module parameters with SwiGLU fc1 split (`FSDPDTensorNames`).
+    case fsdpDTensor = "fsdp_dtensor"
     /// Megatron-LM's legacy per-rank `mp_rank_XX[_YYY[_ZZZ]]/model_optim_rng.pt`.
     case legacy
     /// A single `torch.save` file.
@@ -15,7 +19,8 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
     ///
     /// - a `.safetensors` file, or a folder holding `model*.safetensors` or `model.safetensors.index.json`: safetensors;
     /// - a folder holding `.metadata` (an iteration folder), or a checkpoint root whose tracker file,
-    ///   `release/` or single `iter_*` folder holds one: torch_dist;
+    ///   `release/` or single `iter_*` folder holds one: torch_dist, or fsdp_dtensor when it has neither
+    ///   `metadata.json` nor a common state (as Megatron-Bridge tells them apart);
     /// - a folder (or root) holding `mp_rank_*` folders: legacy;
     /// - any other regular file: a torch.save zip.
     public static func detect(_ path: String) throws -> CheckpointFormat {
@@ -26,7 +31,9 @@ public enum CheckpointFormat: String, CaseIterable, Sendable {
             throw BridgeError(.unknownFormat, "no such file or folder", file: path)
         }
         if let dir = try iterationDirectory(path) {
-            if FileSystem.isFile(FileSystem.join(dir, ".metadata")) { return .torchDist }
+            if FileSystem.isFile(FileSystem.join(dir, ".metadata")) {
+                return try TorchDistCheckpoint.isFSDPDTensor(directory: dir) ? .fsdpDTensor : .torchDist
+            }
             if try FileSystem.list(dir).contains(where: { $0.hasPrefix("mp_rank_") }) { return .legacy }
         }
         let names = try FileSystem.list(path)

@@ -17,7 +17,10 @@ public struct HFCheckpoint {
         self.path = path
         config = try HFConfig(directory: path)
         table = try MappingTableLoader.table(for: config, directory: mappings)
-        weights = try HFTensors(checkpoint: try SafeTensorsCheckpoint(path: path), config: config, dequantizeTo: dequantizeTo)
+        let stored = try BridgeError.during("cannot open the safetensors of the HF checkpoint \(path)") {
+            try SafeTensorsCheckpoint(path: path)
+        }
+        weights = try HFTensors(checkpoint: stored, config: config, dequantizeTo: dequantizeTo)
     }
 
     public func detectExpertLayout() throws -> HFExpertLayout {

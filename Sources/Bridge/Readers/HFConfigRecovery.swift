@@ -70,13 +70,19 @@ public enum HFConfigRecovery {
         return root
     }
 
-    /// Rebuilds config.json from Megatron-Bridge's run_config.yaml.
+    /// Rebuilds config.json from Megatron-Bridge's run_config.yaml, with the mapping tables in `mappings`.
     public static func fromRunConfig(path: String, mappings: String) throws -> HFConfig {
+        try fromRunConfig(path: path, tables: { try MappingTableLoader.loadAll(directory: mappings) })
+    }
+
+    /// Rebuilds config.json from run_config.yaml with tables already loaded (the fuzz harness loads them
+    /// once instead of once per input). `tables` is called only for a YAML document that names a provider.
+    public static func fromRunConfig(path: String, tables loadTables: () throws -> [MappingTable]) throws -> HFConfig {
         let root = try loadRunConfig(path: path)
         guard let model = (root as? [String: Any])?["model"] as? [String: Any], let target = model["_target_"] as? String else {
             throw BridgeError(.config, "run_config.yaml has no model provider", file: path, hint: "pass --hf-config DIR")
         }
-        let tables = try MappingTableLoader.loadAll(directory: mappings)
+        let tables = try loadTables()
         guard let table = tables.first(where: { $0.provider == target }) else {
             throw BridgeError(.config, "no mapping table for provider \(target)", file: path,
                               hint: "known providers: \(tables.map(\.provider).joined(separator: ", "))")

@@ -22,7 +22,9 @@ public final class LegacyParameterReader: MegatronParameterReader {
         guard let first = checkpoint.ranks.first else {
             throw BridgeError(.unknownFormat, "no rank files", file: checkpoint.directory)
         }
-        let args = try checkpoint.file(first).args
+        let args = try BridgeError.during("cannot read the args of legacy rank \(first)", file: checkpoint.directory) {
+            try checkpoint.file(first).args
+        }
         func arg(_ k: String) -> Int? { args?[k]?.intValue }
         let tp = arg("tensor_model_parallel_size") ?? (checkpoint.ranks.map(\.tp).max() ?? 0) + 1
         let pp = arg("pipeline_model_parallel_size") ?? (checkpoint.ranks.map(\.pp).max() ?? 0) + 1
@@ -39,7 +41,9 @@ public final class LegacyParameterReader: MegatronParameterReader {
 
     private func dict(_ r: LegacyRank) throws -> TorchStateDict {
         if let d = dicts[r] { return d }
-        let d = try checkpoint.file(r).model()
+        let d = try BridgeError.during("cannot read the model state of legacy rank \(r)", file: checkpoint.directory) {
+            try checkpoint.file(r).model()
+        }
         dicts[r] = d
         return d
     }
@@ -62,18 +66,26 @@ public final class LegacyParameterReader: MegatronParameterReader {
         return r
     }
 
+    /// The vocabulary is split over TP: TP rank 0 of the parameter's stage holds `rows / TP` of it.
     public func vocabularyRows(of p: MegatronParameter) throws -> Int? {
-        let local = try dict(LegacyRank(tp: 0, pp: 0, ep: 0)).tensors[p.name]
-            ?? dict(LegacyRank(tp: 0, pp: layout.pp - 1, ep: 0)).tensors[p.name]
+        let local = try dict(LegacyRank(tp: 0, pp: try placement().stage(of: p), ep: 0)).tensors[p.name]
         return local.map { $0.shape[0] * layout.tp }
     }
 
     public func visionLayout(candidates: [(VisionLayout, [MegatronParameter])]) throws -> VisionLayout? {
-        let names = Set(try dict(LegacyRank(tp: 0, pp: 0, ep: 0)).order)
-        let matching = candidates.filter { _, ps in
+        // Each parameter is looked for on TP rank 0 of its own stage (the vision tower's is the first).
+        let r = try placement()
+        var names = [Int: Set<String>]()
+        func stored(_ p: MegatronParameter) throws -> Bool {
+            let stage = r.stage(of: p)
+            if names[stage] == nil { names[stage] = Set(try dict(LegacyRank(tp: 0, pp: stage, ep: 0)).order) }
+            return names[stage]!.contains(p.name)
+        }
+        var matching = [VisionLayout]()
+        for (layout, ps) in candidates {
             let specific = ps.filter { $0.rule.layout != nil }
-            return !specific.isEmpty && specific.allSatisfy { names.contains($0.name) }
-        }.map(\.0)
+            if try !specific.isEmpty && specific.allSatisfy(stored) { matching.append(layout) }
+        }
         if candidates.allSatisfy({ $0.1.allSatisfy { $0.rule.layout == nil } }) { return nil }
         guard matching.count == 1 else {
             throw BridgeError(.missingKeys, "the checkpoint's vision tower matches \(matching.isEmpty ? "no known layout" : "several layouts")",
@@ -88,7 +100,7 @@ public final class LegacyParameterReader: MegatronParameterReader {
         let name = try LocalShards.localName(p, placement: placement)
         var ranks = [(LegacyRank, [Shard])]()
         for r in checkpoint.ranks {
-            let shards = try LocalShards.shards(of: p, rank: (r.tp, r.pp, r.ep), placement: placement)
+            let shards = try placement.shards(of: p, heldBy: (r.tp, r.pp, r.ep))
             if !shards.isEmpty { ranks.append((r, shards)) }
         }
         return (name, ranks)

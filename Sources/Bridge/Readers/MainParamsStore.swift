@@ -18,7 +18,8 @@ public enum WeightsChoice: String, CaseIterable, Sendable {
 /// - `param`: the DistributedOptimizer's `fully_reshardable` format (`sharded_param_state_fully_reshardable`
 ///   keeps the name of `get_parameter_state_dp_zero`).
 /// `dp_reshardable` stores flat per-bucket buffers (`optimizer.distributed.dp_group_idx_*.gbuf_idx_*…`)
-/// whose mapping to parameters is the DDP grad-buffer layout, not in the checkpoint: refused.
+/// whose mapping to parameters is the DDP grad-buffer layout, not in the checkpoint: refused
+/// (`DPReshardableBuckets` says why).
 ///
 /// The sharding type is `content_metadata['distrib_optim_sharding_type']` of the common state when the
 /// checkpoint records it, else the name present. Every parameter that has optimizer state must have a
@@ -46,15 +47,18 @@ public final class MainParamsStore: TensorStore {
         let names = checkpoint.tensorKeys
         let sharding = try Self.shardingType(checkpoint)
         let hint = "export the model weights instead (--weights model, the default)"
+        func stored(_ key: String) throws -> TensorSource {
+            try BridgeError.during("cannot read '\(key)' to pair model tensors with their master copies", file: path, key: key) {
+                try store.tensorSource(key)
+            }
+        }
         // Megatron-Bridge and `import` record a sharding type even when no optimizer state was saved.
         guard names.contains(where: { TrainingStateKind.classify($0) == .optimizer }) else {
             throw BridgeError(.missingKeys, "--weights main-params: the checkpoint holds no optimizer state (no optimizer.* tensors)", file: path,
                               hint: "it was saved without optimizer state (--no-save-optim, or a conversion); \(hint)")
         }
-        if names.contains(where: { $0.hasPrefix("optimizer.distributed.") && $0.contains(".gbuf_idx_") }) {
-            throw BridgeError(.request, "--weights main-params: the optimizer state is DistributedOptimizer dp_reshardable (flat grad-buffer buckets, whose parameter layout is not in the checkpoint)",
-                              file: path, key: names.first { $0.hasPrefix("optimizer.distributed.") },
-                              hint: "re-save with --dist-ckpt-optim-fully-reshardable (Megatron-LM) so master weights are stored per parameter, or \(hint)")
+        if names.contains(where: DPReshardableBuckets.isBucket) {
+            throw DPReshardableBuckets.refusal(checkpoint, names: names)
         }
         // Optimizer state per model key: `optimizer.state.<name>.<model key>`.
         let statePrefix = "optimizer.state."
@@ -93,12 +97,12 @@ public final class MainParamsStore: TensorStore {
             guard states.contains(name) else {
                 // Float16OptimizerWithFloat16Params steps fp32 model parameters in place (its
                 // fp32_from_fp32 groups): they have moments but no copy, being their own master.
-                if try store.tensorSource(k).dtype == .f32 { ownMaster.append(k); continue }
+                if try stored(k).dtype == .f32 { ownMaster.append(k); continue }
                 throw BridgeError(.missingKeys, "--weights main-params: '\(k)' has optimizer state (\(states.sorted().joined(separator: ", "))) but no master copy '\(prefix)\(k)'",
                                   file: path, key: k, hint: "the optimizer state is incomplete; \(hint)")
             }
             let master = prefix + k
-            let ms = try store.tensorSource(master).shape, ks = try store.tensorSource(k).shape
+            let ms = try stored(master).shape, ks = try stored(k).shape
             guard ms == ks else {
                 throw BridgeError(.shape, "master copy has shape \(Shape.describe(ms)) but the model tensor has \(Shape.describe(ks))", file: path, key: master,
                                   hint: "the optimizer state belongs to another model or layout; \(hint)")

@@ -63,6 +63,10 @@ public struct MegatronCheckpoint {
     /// The checkpoint with its trained parameters read from the optimizer's fp32 master copies.
     public func mainParams() throws -> MainParamsStore {
         guard case let .torchDist(c) = source else {
+            if case .fsdpDTensor = source {
+                throw BridgeError(.request, "--weights main-params reads torch_dist training checkpoints; an fsdp_dtensor save's model weights already are Megatron-FSDP's fp32 main parameters",
+                                  file: iterationDirectory, hint: "export them with --weights model (the default)")
+            }
             throw BridgeError(.request, "--weights main-params reads torch_dist training checkpoints; this one is legacy (mp_rank_*)", file: iterationDirectory,
                               hint: "convert it to torch_dist with Megatron-LM first, or export the model weights (--weights model)")
         }
@@ -75,6 +79,7 @@ public struct MegatronCheckpoint {
         switch source {
         case let .torchDist(c): return TorchDistStore(c)
         case let .legacy(c): return try LegacyStorageStore(checkpoint: c, hfConfig: hfConfig, table: table)
+        case let .fsdpDTensor(s): return s
         }
     }
 }

@@ -5,16 +5,28 @@ import TorchFormats
 public enum MegatronSource {
     case torchDist(TorchDistCheckpoint)
     case legacy(LegacyMegatronCheckpoint)
+    /// Megatron FSDP's `fsdp_dtensor`, seen through its torch_dist view.
+    case fsdpDTensor(FSDPDTensorStore)
 
     public static func open(_ path: String) throws -> MegatronSource {
         switch try CheckpointFormat.detect(path) {
         // Conversions and forward passes read every byte anyway: each zip entry's CRC-32 is checked as it
         // is opened, so a flipped byte stops the command instead of flowing into the output.
-        case .torchDist: return .torchDist(try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: true))
-        case .legacy: return .legacy(try LegacyMegatronCheckpoint(path: path, verifyCRC: true))
+        case .torchDist:
+            return .torchDist(try BridgeError.during("cannot open the torch_dist checkpoint \(path)") {
+                try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: true)
+            })
+        case .legacy:
+            return .legacy(try BridgeError.during("cannot open the legacy checkpoint \(path)") {
+                try LegacyMegatronCheckpoint(path: path, verifyCRC: true)
+            })
+        case .fsdpDTensor:
+            return .fsdpDTensor(try FSDPDTensorStore(try BridgeError.during("cannot open the fsdp_dtensor checkpoint \(path)") {
+                try TorchDistCheckpoint(path: path, verifyCRC: true)
+            }))
         default:
             throw BridgeError(.unknownFormat, "not a Megatron checkpoint", file: path,
-                              hint: "expected a torch_dist folder (.metadata) or a legacy folder (mp_rank_*)")
+                              hint: "expected a torch_dist or fsdp_dtensor folder (.metadata) or a legacy folder (mp_rank_*)")
         }
     }
 
@@ -23,6 +35,7 @@ public enum MegatronSource {
         switch self {
         case let .torchDist(c): return c.directory
         case let .legacy(c): return c.directory
+        case let .fsdpDTensor(s): return s.checkpoint.directory
         }
     }
 
@@ -30,6 +43,7 @@ public enum MegatronSource {
         switch self {
         case .torchDist: return .torchDist
         case .legacy: return .legacy
+        case .fsdpDTensor: return .fsdpDTensor
         }
     }
 
@@ -38,6 +52,7 @@ public enum MegatronSource {
         switch self {
         case let .torchDist(c): return StorageTensorReader(store: TorchDistStore(c), path: c.directory)
         case let .legacy(c): return try LegacyParameterReader(checkpoint: c, hfConfig: hfConfig, table: table)
+        case let .fsdpDTensor(s): return StorageTensorReader(store: s, path: s.checkpoint.directory)
         }
     }
 }

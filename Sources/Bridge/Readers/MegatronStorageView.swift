@@ -9,6 +9,7 @@ public enum MegatronStorageView {
                             mappings: String = MappingTableLoader.defaultDirectory()) throws -> (TensorStore, String) {
         let source = try MegatronSource.open(path)
         if case let .torchDist(c) = source, explicitConfig == nil { return (TorchDistStore(c), c.directory) }
+        if case let .fsdpDTensor(s) = source { return (s, s.checkpoint.directory) }
         let checkpoint = try MegatronCheckpoint(source: source, hfConfig: explicitConfig, mappings: mappings)
         return (try checkpoint.storageView(), checkpoint.iterationDirectory)
     }

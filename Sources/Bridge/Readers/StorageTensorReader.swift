@@ -19,7 +19,7 @@ public final class StorageTensorReader: MegatronParameterReader {
 
     public func vocabularyRows(of p: MegatronParameter) throws -> Int? {
         guard names.contains(p.storage.key) else { return nil }
-        let s = try store.tensorSource(p.storage.key).shape
+        let s = try stored(p).shape
         return s.count > p.storage.prefix.count ? s[p.storage.prefix.count] : nil
     }
 
@@ -45,7 +45,7 @@ public final class StorageTensorReader: MegatronParameterReader {
             throw BridgeError(.missingKeys, "the checkpoint has no tensor '\(p.storage.key)' for parameter '\(p.name)'",
                               file: path, key: p.storage.key, hint: "the checkpoint is incomplete or of another model")
         }
-        let t = try store.tensorSource(p.storage.key)
+        let t = try stored(p)
         let want = p.storage.prefixCounts + p.shape
         guard t.shape == want else {
             throw BridgeError(.shape, "stored shape \(Shape.describe(t.shape)) does not match \(Shape.describe(want)) implied by the config",
@@ -55,4 +55,10 @@ public final class StorageTensorReader: MegatronParameterReader {
     }
 
     public func storedNames(of p: MegatronParameter) -> [String] { [p.storage.key] }
+
+    /// The stored tensor `p` is a region of; a failure to read it (a bad chunk) names the parameter.
+    private func stored(_ p: MegatronParameter) throws -> TensorSource {
+        try BridgeError.during("cannot read Megatron parameter '\(p.name)' from its stored tensor '\(p.storage.key)'",
+                               file: path, key: p.storage.key) { try store.tensorSource(p.storage.key) }
+    }
 }

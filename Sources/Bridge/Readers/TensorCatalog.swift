@@ -36,6 +36,10 @@ public final class TensorCatalog {
     /// Opens any supported checkpoint.
     public static func open(_ path: String) throws -> TensorCatalog {
         let format = try CheckpointFormat.detect(path)
+        return try BridgeError.during("cannot open \(path) as a \(format.rawValue) checkpoint") { try open(path, as: format) }
+    }
+
+    static func open(_ path: String, as format: CheckpointFormat) throws -> TensorCatalog {
         switch format {
         case .safetensors:
             let ckpt = try SafeTensorsCheckpoint(path: path)

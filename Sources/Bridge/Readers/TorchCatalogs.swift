@@ -42,6 +42,23 @@ extension TensorCatalog {
                 notes.append(("training state", TrainingStateKind.allCases.compactMap { k in kinds[k].map { "\(k.rawValue): \($0) key(s)" } }.joined(separator: ", ")))
             }
             return TensorCatalog(path: path, format: format, entries: entries, notes: notes)
+        case .fsdpDTensor:
+            // Shown (and compared by diff) as the torch_dist tensors it forms, so it diffs against torch_dist saves.
+            let store = try FSDPDTensorStore(try TorchDistCheckpoint(path: path))
+            let ckpt = store.checkpoint
+            let entries = try store.tensorNames.map { Entry(name: $0, source: try store.tensorSource($0), location: "fsdp_dtensor pieces") }
+            var notes: [(String, String)] = [("folder", ckpt.directory), ("iteration", ckpt.iteration?.description ?? "?"),
+                                             ("view", "\(store.pieceCount) fsdp_dtensor model tensors as \(store.tensorNames.count) torch_dist tensors "
+                                                + "(layers and experts stacked, SwiGLU _w/_v joined)"),
+                                             ("byte items", ckpt.byteKeys.joined(separator: " "))]
+            if !store.trainingStateKeys.isEmpty { notes.append(("training state", "\(store.trainingStateKeys.count) tensor(s), not read as weights")) }
+            if !store.skippedKeys.isEmpty { notes.append(("skipped", "\(store.skippedKeys.count) _extra_state tensor(s)")) }
+            // Megatron-LM saves its args as the DCP item `args`: the only record of the model without a config.
+            if let args = try MegatronArgsCheck.args(of: .fsdpDTensor(store)) {
+                let fields = ["num_layers", "hidden_size", "num_attention_heads", "num_query_groups", "ffn_hidden_size", "num_experts"]
+                notes.append(("args", fields.compactMap { f in args[f]?.intValue.map { "\(f)=\($0)" } }.joined(separator: " ")))
+            }
+            return TensorCatalog(path: path, format: format, entries: entries, notes: notes)
         case .legacy:
             let ckpt = try LegacyMegatronCheckpoint(path: path)
             // With the HF config the checkpoint carries, show (and compare) global tensors under their
@@ -80,7 +97,7 @@ extension TensorCatalog {
                                  entries: dict.order.compactMap { n in dict.tensors[n].map { Entry(name: n, source: $0, location: FileSystem.basename(path)) } },
                                  notes: [("archive", file.archiveName)])
         case .safetensors:
-            return try open(path)
+            return try open(path, as: format)
         }
     }
 }

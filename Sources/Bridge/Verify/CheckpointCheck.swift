@@ -7,7 +7,8 @@ import TorchFormats
 /// problem it found (as the errors a conversion would stop with), without converting anything.
 public struct CheckpointCheckReport {
     /// One failure, with the file, key and byte offset of the error a conversion would have stopped with.
-    public struct Problem {
+    /// It is a `DiagnosticError`, so it prints (`oneLine`) as the CLI prints that error.
+    public struct Problem: DiagnosticError {
         public var summary: String
         public var file: String?
         public var key: String?
@@ -20,15 +21,6 @@ public struct CheckpointCheckReport {
             } else {
                 summary = String(describing: error)
             }
-        }
-
-        /// `summary (file, key, at byte N)`, as the CLI prints errors.
-        public var oneLine: String {
-            var context = [String]()
-            if let file { context.append(file) }
-            if let key { context.append("key '\(key)'") }
-            if let byteOffset { context.append("at byte \(byteOffset)") }
-            return context.isEmpty ? summary : "\(summary) (\(context.joined(separator: ", ")))"
         }
     }
 
@@ -92,6 +84,7 @@ public enum CheckpointCheck {
         var report = CheckpointCheckReport(path: path, format: format, checks: [])
         switch format {
         case .torchDist: report.checks = torchDist(path, hfConfig: hfConfig, jobs: jobs, mappings: mappings)
+        case .fsdpDTensor: report.checks = torchDist(path, hfConfig: hfConfig, jobs: jobs, mappings: mappings, fsdpDTensor: true)
         case .legacy: report.checks = legacy(path, hfConfig: hfConfig, jobs: jobs, mappings: mappings)
         case .safetensors: report.checks = safetensors(path, mappings: mappings)
         case .torchSave:
@@ -160,13 +153,15 @@ public enum CheckpointCheck {
         return c.check("integrity.json", detail)
     }
 
-    static func torchDist(_ path: String, hfConfig: String?, jobs: Int, mappings: String) -> [CheckpointCheckReport.Check] {
+    /// torch_dist, or (`fsdpDTensor`) Megatron FSDP's bare DCP save, whose tensors are then also checked to
+    /// form the torch_dist view (`FSDPDTensorStore`) before the config check plans an export from it.
+    static func torchDist(_ path: String, hfConfig: String?, jobs: Int, mappings: String, fsdpDTensor: Bool = false) -> [CheckpointCheckReport.Check] {
         var checks = [CheckpointCheckReport.Check]()
         var structure = Collector()
         var ckpt: TorchDistCheckpoint?
-        structure.attempt { ckpt = try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: true, verifyIntegrity: false) }
+        structure.attempt { ckpt = try TorchDistCheckpoint(path: path, verifyCRC: true, asMegatron: !fsdpDTensor, verifyIntegrity: false) }
         guard let ckpt else {
-            checks.append(structure.check("structure", "the folder cannot be opened as a torch_dist checkpoint"))
+            checks.append(structure.check("structure", "the folder cannot be opened as a \(fsdpDTensor ? "fsdp_dtensor" : "torch_dist") checkpoint"))
             if let dir = try? CheckpointFormat.iterationDirectory(path) { checks.append(integrity(dir, jobs: jobs)) }
             for n in ["chunks and zip CRC-32", "config"] { checks.append(skipped(n, because: "the structure is broken")) }
             return checks
@@ -190,7 +185,24 @@ public enum CheckpointCheck {
         checks.append(chunks.check("chunks and zip CRC-32",
                                    "\(plural(ckpt.tensorKeys.count, "global tensor")) tiled by \(plural(chunkCount, "chunk")) with no gap or overlap, "
                                    + "\(plural(ckpt.byteKeys.count, "byte item")); the CRC-32 of every zip entry checked"))
-        checks.append(config(.torchDist(ckpt), hfConfig: hfConfig, mappings: mappings))
+        guard fsdpDTensor else {
+            checks.append(config(.torchDist(ckpt), hfConfig: hfConfig, mappings: mappings))
+            return checks
+        }
+        var view = Collector()
+        var store: FSDPDTensorStore?
+        view.attempt {
+            let s = try FSDPDTensorStore(ckpt)
+            for k in s.tensorNames { _ = try s.tensorSource(k) }
+            store = s
+        }
+        checks.append(view.check("fsdp_dtensor names", store.map {
+            "\(plural($0.pieceCount, "model tensor")) form \(plural($0.tensorNames.count, "torch_dist tensor")) (layers and experts stacked, SwiGLU _w/_v joined); "
+                + "\(plural($0.trainingStateKeys.count, "training-state tensor")) not read as weights"
+        } ?? "the tensors do not form Megatron parameters"))
+        if let store { checks.append(config(.fsdpDTensor(store), hfConfig: hfConfig, mappings: mappings)) } else {
+            checks.append(skipped("config", because: "the fsdp_dtensor names are broken"))
+        }
         return checks
     }
 

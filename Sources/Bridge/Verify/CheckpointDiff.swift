@@ -54,7 +54,8 @@ public struct CheckpointDiff {
                     do {
                         buf[i] = (try TensorHashing.xxh3(toHash[i].1), try TensorHashing.xxh3(toHash[i].2))
                     } catch {
-                        lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
+                        let e = BridgeError.wrapping(error, step: "cannot read tensor '\(toHash[i].0)' to compare it", key: toHash[i].0)
+                        lock.lock(); if firstError == nil { firstError = e }; lock.unlock()
                         return
                     }
                 }

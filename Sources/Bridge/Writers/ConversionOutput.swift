@@ -66,10 +66,15 @@ public struct ConversionOutput {
 
     /// Writes the whole output at `path`: into a temporary sibling, renamed into place when complete.
     public func write(to path: String, overwrite: Bool, executor: WriteExecutor) throws {
+        // The output folder's own refusals (exists, is an input, ...) already speak of `path`: they pass as they are.
         let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite, inputs: inputs, replaceable: conversion.replaceable)
-        try writeData(Set(dataFiles.map(\.path)), out.tempPath, executor)
-        try writeRest(out.tempPath)
-        try Self.writeIntegrityManifests(integrityFolders, root: out.tempPath, jobs: executor.jobs)
+        try BridgeError.during("cannot write the data files of the \(conversion.rawValue) into \(path)") {
+            try writeData(Set(dataFiles.map(\.path)), out.tempPath, executor)
+        }
+        try BridgeError.during("cannot write the configs and metadata of the \(conversion.rawValue) into \(path)") {
+            try writeRest(out.tempPath)
+            try Self.writeIntegrityManifests(integrityFolders, root: out.tempPath, jobs: executor.jobs)
+        }
         try out.commit()
     }
 

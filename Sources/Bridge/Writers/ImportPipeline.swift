@@ -9,6 +9,7 @@ import TorchFormats
 ///     OUT/release/ (or iter_000000N/)
 ///         metadata.json  common.pt  .metadata  __R_0.distcp …       (torch_dist)
 ///         mp_rank_XX[_YYY[_ZZZ]]/model_optim_rng.pt …               (legacy)
+///         .metadata  __0_0.distcp                                    (fsdp_dtensor: FSDPDTensorWriter)
 ///         run_config.yaml                                          (Megatron-Bridge)
 ///         integrity.json                                           (torch_dist: SHA-256 of every file above)
 ///         hf_config/config.json …                                  (the original HF config, for export)
@@ -27,6 +28,7 @@ public enum ImportPipeline {
         switch plan.request.format {
         case .torchDist: data = try torchDist(plan, sources: sources)
         case .legacy: data = try legacy(plan, sources: sources)
+        case .fsdpDTensor: data = try FSDPDTensorWriter.iterationData(plan, sources: sources)
         }
         let runConfig = Array(RunConfigWriter.yaml(context: plan.context, layout: plan.request.layout, dtype: dominantDType(plan)).utf8)
         let hfPath = plan.source.path
@@ -79,8 +81,7 @@ public enum ImportPipeline {
         }
         let extra = try MegatronFiles.extraStatePayload()
         for x in plan.extraStates {
-            // Written by the main replica: TP (or ETP) rank 0 of the owning ranks.
-            let rank = plan.placement.globalRank(stage: plan.placement.stage(of: x), shardRank: 0, expert: x.expert)
+            let rank = plan.placement.writer(of: x)
             var f = file(rank)
             f.bytesItems.append(.init(key: x.dcpKey, payload: extra))
             files[rank] = f

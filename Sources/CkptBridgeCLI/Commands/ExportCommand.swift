@@ -32,7 +32,7 @@ struct ExportArguments: ParsableArguments {
     @Option(help: "With --merge-adapter: the Megatron checkpoint (any layout) whose weights an adapter-only PEFT checkpoint was trained on.")
     var base: String?
     @OptionGroup var iteration: IterationOption
-    @Option(help: "model (the model's parameters, default) or main-params (a training checkpoint's fp32 master weights, from the optimizer state).")
+    @Option(help: "model (the model's parameters, default) or main-params (a training checkpoint's fp32 master weights, from the optimizer state: Float16Optimizer, DistributedOptimizer fully_reshardable / fully_sharded_model_space; dp_reshardable buckets are refused, their parameter layout is not saved).")
     var weights: WeightsChoice = .model
 
 
@@ -124,10 +124,7 @@ struct ExportCommand: ParsableCommand {
             }
             let (plan, found) = try arguments.plan()
             let output = try ExportPipeline.output(plan, hfConfig: found.config, configDirectory: found.companionDirectory)
-            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
-            let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
-            reporter?.finish()
+            guard try split.write(output, to: arguments.outDir, total: plan.totalBytes, running: running) else { return }
             let secs = Date().timeIntervalSince(start)
             print("exported \(plan.context.table.family) (vision layout \(plan.context.visionLayout?.rawValue ?? "none"), experts \(plan.context.expertLayout)): " +
                   "\(plan.hfTensors.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir) (config from \(found.origin))")

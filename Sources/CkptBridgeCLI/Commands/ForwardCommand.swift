@@ -27,10 +27,16 @@ struct ForwardCommand: ParsableCommand {
         id of --inputs, or before its ids (or alone, without --inputs). --save-inputs writes the \
         prompt as built (input_ids, pixel_values, image_grid_thw) for another runtime.
 
+        --video DIR --fps F (with --prompt) adds a video given as a folder of frames, through Qwen3-VL's \
+        video processor with the checkpoint's video_preprocessor_config.json (frame sampling, one smart \
+        resize for the clip, temporal patches); per temporal patch the prompt gets <t seconds> and its \
+        <|video_pad|> tokens, and --save-inputs adds pixel_values_videos and video_grid_thw.
+
         Examples:
           ckpt-bridge forward ./megatron --inputs prompt.safetensors --out logits.safetensors
           ckpt-bridge forward ./hf --image cat.jpg --inputs ids.safetensors --out logits.safetensors --save-inputs built.safetensors
           ckpt-bridge forward ./hf --prompt "What is a tensor?" --out logits.safetensors
+          ckpt-bridge forward ./hf --prompt "What happens?" --video frames/ --fps 24 --out logits.safetensors
         """
     )
 
@@ -44,12 +50,14 @@ struct ForwardCommand: ParsableCommand {
     var hfConfig: String?
     @OptionGroup var iteration: IterationOption
     @OptionGroup(title: "Images") var image: ImageOptions
+    @OptionGroup(title: "Video") var video: VideoOptions
     @Option(help: "Also write the inputs as run (input_ids, pixel_values, image_grid_thw) to this safetensors file.",
             completion: .file(extensions: ["safetensors"]))
     var saveInputs: String?
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try video.requirePrompt(prompt)
         if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
     }
 
@@ -57,7 +65,7 @@ struct ForwardCommand: ParsableCommand {
         try runReportingErrors(verbose: global.verbose) {
             let start = Date()
             let model = try ForwardModel.open(try iteration.resolveIfMegatron(checkpoint), hfConfig: hfConfig)
-            let input = try prompt.prepare(for: model, images: image)?.inputs ?? image.inputs(pass, model: model)[0].inputs
+            let input = try prompt.prepare(for: model, images: image, video: video)?.inputs ?? image.inputs(pass, model: model)[0].inputs
             if let saveInputs { try input.save(to: saveInputs) }
             let forward = Qwen3VLForward(config: model.config, weights: model.weights,
                                          options: pass.options)

@@ -23,6 +23,7 @@ struct GenerateCommand: ParsableCommand {
           ckpt-bridge generate ./Qwen3-VL-8B-Instruct --prompt "Name three primary colors."
           ckpt-bridge generate ./megatron --prompt "Hello" --max-new-tokens 8 --json
           ckpt-bridge generate ./Qwen3-VL-8B-Instruct --image cat.jpg --prompt "Describe the image."
+          ckpt-bridge generate ./Qwen3-VL-8B-Instruct --video frames/ --fps 24 --prompt "What happens?"
           ckpt-bridge generate ./hf --prompt "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n" --raw
         """
     )
@@ -36,6 +37,7 @@ struct GenerateCommand: ParsableCommand {
     var hfConfig: String?
     @OptionGroup var iteration: IterationOption
     @OptionGroup(title: "Images") var image: ImageOptions
+    @OptionGroup(title: "Video") var video: VideoOptions
     @Option(help: "BLAS threads (default: the number of cores).")
     var threads: Int?
     @Flag(help: "Print JSON: ids, text, and the top-5 logits of every step.")
@@ -43,6 +45,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try video.requirePrompt(prompt)
         guard prompt.prompt != nil else { throw ValidationError("generate needs --prompt TEXT") }
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1, not \(maxNewTokens)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, not \(threads)") }
@@ -51,7 +54,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let model = try ForwardModel.open(try iteration.resolveIfMegatron(checkpoint), hfConfig: hfConfig)
-            guard let prepared = try prompt.prepare(for: model, images: image) else { return }
+            guard let prepared = try prompt.prepare(for: model, images: image, video: video) else { return }
             let forward = Qwen3VLForward(config: model.config, weights: model.weights, options: ForwardOptions(threads: threads))
             let t0 = Date()
             let generation = try forward.generate(prepared.inputs, maxNewTokens: maxNewTokens, stopTokens: prepared.stopTokens)

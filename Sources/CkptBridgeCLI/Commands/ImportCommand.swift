@@ -11,8 +11,10 @@ struct ImportArguments: ParsableArguments {
     var outDir: String
     @OptionGroup(title: "Parallel layout")
     var layout: LayoutOptions
-    @Option(help: "torch_dist (Megatron-Core distributed checkpoint, the default of Megatron-LM and Megatron-Bridge) or legacy (per-rank model_optim_rng.pt).")
+    @Option(help: "torch_dist (Megatron-Core distributed checkpoint, the default of Megatron-LM and Megatron-Bridge), legacy (per-rank model_optim_rng.pt) or fsdp_dtensor (Megatron FSDP: per-layer parameters, SwiGLU fc1 split into _w/_v, whole tensors; no parallel layout).")
     var format: MegatronFormat = .torchDist
+    @Option(help: "fsdp_dtensor expert names: grouped (TE grouped GEMM, mlp.experts.linear_fc1.weight5; default) or sequential (SequentialMLP, mlp.experts.local_experts.5.linear_fc1.weight).")
+    var fsdpExpertNames: FSDPDTensorNames.ExpertNaming = .grouped
     @Option(help: "keep (bit-exact, default), or cast every tensor to bf16, fp16 or fp32.")
     var dtype: DTypeOption = .keep
     @Option(help: "Qwen3-VL vision tower layout: megatron (Megatron-Bridge >= 0.6, default) or hf (Megatron-Bridge 0.3, ms-swift).")
@@ -28,8 +30,8 @@ struct ImportArguments: ParsableArguments {
     var commonState: CommonStatePlacement = .file
 
     func validate() throws {
-        if commonState == .dcp && format == .legacy {
-            throw ValidationError("--common-state dcp is for torch_dist; legacy rank files carry their common state inside")
+        if commonState == .dcp && format != .torchDist {
+            throw ValidationError("--common-state dcp is for torch_dist; legacy rank files and fsdp_dtensor saves carry their common state inside")
         }
     }
 
@@ -37,7 +39,8 @@ struct ImportArguments: ParsableArguments {
         let hf = try HFCheckpoint(path: hfDir, dequantizeTo: dtype.dtype ?? .bf16)
         return try ImportPlan(source: hf, request: ImportRequest(layout: layout.layout, format: format, dtype: dtype.dtype,
                                                                  visionLayout: visionLayout, allowUnused: allowUnused, iteration: iteration,
-                                                                 commonState: commonState, integrityManifest: integrityManifest))
+                                                                 commonState: commonState, integrityManifest: integrityManifest,
+                                                                 fsdpExpertNaming: fsdpExpertNames))
     }
 }
 
@@ -60,6 +63,7 @@ struct ImportCommand: ParsableCommand {
           ckpt-bridge import ./Qwen3-VL-30B-A3B-Instruct ./megatron --tp 2 --ep 4
           ckpt-bridge import ./Qwen3-VL-8B-Instruct ./megatron --pp 4 --pp-first-layers 8 --pp-last-layers 10
           ckpt-bridge import ./hf ./legacy --format legacy --tp 2
+          ckpt-bridge import ./hf ./fsdp --format fsdp_dtensor --dtype fp32   (Megatron FSDP; its weights are fp32 main params)
           ckpt-bridge import ./hf ./megatron --common-state dcp   (megatron-core >= 0.19's layout: no common.pt)
           ckpt-bridge plan import ./hf ./megatron --tp 2      (dry run: what would be written)
           ckpt-bridge import ./hf ./megatron --no-integrity-manifest   (skip the SHA-256 pass, like megatron-core's default)
@@ -91,10 +95,7 @@ struct ImportCommand: ParsableCommand {
             let start = Date()
             let plan = try arguments.plan()
             let output = try ImportPipeline.output(plan)
-            if try split.writeShare(output, to: arguments.outDir, running: running) { return }
-            let (executor, reporter) = running.executor(total: plan.totalBytes)
-            try output.write(to: arguments.outDir, overwrite: running.overwrite, executor: executor)
-            reporter?.finish()
+            guard try split.write(output, to: arguments.outDir, total: plan.totalBytes, running: running) else { return }
             let secs = Date().timeIntervalSince(start)
             print("imported \(plan.context.table.family) → \(arguments.format.rawValue) \(plan.request.layout): " +
                   "\(plan.storage.count) tensors, \(ByteCount.format(plan.totalBytes)) in \(String(format: "%.2f", secs)) s → \(arguments.outDir)")

@@ -25,20 +25,16 @@ struct PlanImport: ParsableCommand {
     @OptionGroup var arguments: ImportArguments
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "List every chunk (torch_dist) or every tensor of each rank file (legacy), not only counts.") var chunks = false
-    @Option(help: "Also show how a split over N nodes would share the data files (Docs/cluster.md).") var nodes: Int?
+    @OptionGroup var split: SplitPreviewOption
     @OptionGroup var global: GlobalOptions
-
-    func validate() throws {
-        if let nodes, nodes < 1 || nodes > NodeIdentity.maxCount { throw ValidationError("--nodes must be between 1 and \(NodeIdentity.maxCount), not \(nodes)") }
-    }
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let plan = try arguments.plan()
-            let output = try nodes.map { _ in try ImportPipeline.output(plan) }
+            let output = try split.nodes.map { _ in try ImportPipeline.output(plan) }
             if json {
                 let report = try plan.reportJSON()
-                print(JSONWriter.write(output.map { SplitPlanReport.adding($0, nodes: nodes, to: report) } ?? report))
+                print(JSONWriter.write(output.map { SplitPlanReport.adding($0, nodes: split.nodes, to: report) } ?? report))
                 return
             }
             let (header, rows, rightAligned) = plan.request.format == .legacy ? try legacyTable(plan) : storageTable(plan)
@@ -46,7 +42,7 @@ struct PlanImport: ParsableCommand {
             let summary = plan.summary
             print("")
             for (k, v) in summary { print("\(k): \(v)") }
-            if let output, let nodes { print("\nsplit over \(nodes) nodes:\n" + SplitPlanReport.text(output, nodes: nodes)) }
+            if let output, let nodes = split.nodes { print("\nsplit over \(nodes) nodes:\n" + SplitPlanReport.text(output, nodes: nodes)) }
             print("nothing written (dry run)")
         }
     }
@@ -90,20 +86,16 @@ struct PlanExport: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Plan an export (Megatron → HF).")
     @OptionGroup var arguments: ExportArguments
     @Flag(help: "Print JSON.") var json = false
-    @Option(help: "Also show how a split over N nodes would share the shards (Docs/cluster.md).") var nodes: Int?
+    @OptionGroup var split: SplitPreviewOption
     @OptionGroup var global: GlobalOptions
-
-    func validate() throws {
-        if let nodes, nodes < 1 || nodes > NodeIdentity.maxCount { throw ValidationError("--nodes must be between 1 and \(NodeIdentity.maxCount), not \(nodes)") }
-    }
 
     func run() throws {
         try runReportingErrors(verbose: global.verbose) {
             let (plan, found) = try arguments.plan()
-            let output = try nodes.map { _ in try ExportPipeline.output(plan, hfConfig: found.config, configDirectory: found.companionDirectory) }
+            let output = try split.nodes.map { _ in try ExportPipeline.output(plan, hfConfig: found.config, configDirectory: found.companionDirectory) }
             if json {
                 let report = plan.reportJSON(configOrigin: found.origin)
-                print(JSONWriter.write(output.map { SplitPlanReport.adding($0, nodes: nodes, to: report) } ?? report))
+                print(JSONWriter.write(output.map { SplitPlanReport.adding($0, nodes: split.nodes, to: report) } ?? report))
                 return
             }
             let rows = plan.hfTensors.map { t -> [String] in
@@ -113,7 +105,7 @@ struct PlanExport: ParsableCommand {
             print(renderTable(["hf tensor", "shape", "transform", "from"], rows))
             print("")
             for (k, v) in plan.summary(configOrigin: found.origin) { print("\(k): \(v)") }
-            if let output, let nodes { print("\nsplit over \(nodes) nodes:\n" + SplitPlanReport.text(output, nodes: nodes)) }
+            if let output, let nodes = split.nodes { print("\nsplit over \(nodes) nodes:\n" + SplitPlanReport.text(output, nodes: nodes)) }
             print("nothing written (dry run)")
         }
     }

@@ -73,7 +73,7 @@ struct TokenizeCommand: ParsableCommand {
     /// The folder holding tokenizer.json: DIR itself, or a Megatron checkpoint's hf_config/.
     static func tokenizerFolder(_ dir: String) throws -> String {
         if dir.hasSuffix(".json") || FileSystem.isFile(FileSystem.join(dir, "tokenizer.json")) { return dir }
-        if let format = try? CheckpointFormat.detect(dir), format == .torchDist || format == .legacy {
+        if let format = try? CheckpointFormat.detect(dir), format == .torchDist || format == .legacy || format == .fsdpDTensor {
             let source = try MegatronSource.open(dir)
             return FileSystem.join(source.iterationDirectory, "hf_config")
         }

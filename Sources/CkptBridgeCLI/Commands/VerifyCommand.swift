@@ -23,13 +23,15 @@ struct VerifyCommand: ParsableCommand {
 
         --prompt TEXT compares both on a real prompt (the Qwen3-VL chat format, --raw: as it is, tokenized \
         with the HF checkpoint's tokenizer); --generate N also decodes N tokens greedily on each side and \
-        requires the two continuations to agree token for token.
+        requires the two continuations to agree token for token. --video DIR --fps F adds a video (a \
+        folder of frames) to the prompt; see `forward --help`.
 
         Examples:
           ckpt-bridge import ./hf ./megatron --tp 2 --ep 2 && ckpt-bridge verify ./hf ./megatron
           ckpt-bridge verify ./hf ./training-run --iteration 3      (one save of a training run)
           ckpt-bridge verify ./hf ./megatron --image photo.png
           ckpt-bridge verify ./hf ./megatron --prompt "Describe Megatron-Core." --generate 16
+          ckpt-bridge verify ./hf ./megatron --prompt "What happens?" --video frames/ --fps 24 --generate 8
         """
     )
 
@@ -39,6 +41,7 @@ struct VerifyCommand: ParsableCommand {
     var megatronDir: String
     @OptionGroup(title: "Forward pass") var pass: ForwardPassOptions
     @OptionGroup(title: "Images") var image: ImageOptions
+    @OptionGroup(title: "Video") var video: VideoOptions
     @OptionGroup(title: "Prompt") var prompt: PromptOptions
     @Option(help: "With --prompt: also generate N tokens greedily on both sides and compare them token by token.")
     var generate: Int?
@@ -50,6 +53,7 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try video.requirePrompt(prompt)
         if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
         if let generate {
             guard prompt.prompt != nil else { throw ValidationError("--generate needs --prompt") }
@@ -63,7 +67,7 @@ struct VerifyCommand: ParsableCommand {
             let v = try Verification.run(hfDir: hfDir, megatronDir: try iteration.resolveIfMegatron(megatronDir),
                                          inputs: pass.inputs, prefix: pass.prefix,
                                          images: image.images, preprocessorConfig: image.preprocessorConfig,
-                                         prompt: prompt.request, tokenizer: prompt.tokenizer, generate: generate,
+                                         prompt: prompt.request, video: video.request, tokenizer: prompt.tokenizer, generate: generate,
                                          options: pass.options, maxAbs: maxAbs)
             ok = v.passes
             if json {

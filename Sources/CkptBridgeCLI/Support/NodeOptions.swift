@@ -23,9 +23,20 @@ struct NodeOptions: ParsableArguments {
         }
     }
 
+    /// Writes `output` at `outDir`: this node's share when the run is split (reported here), else the whole
+    /// output with progress over `total` bytes. Returns false when only a share was written (the caller's
+    /// summary speaks of a whole output), true when the whole output is in place.
+    func write(_ output: ConversionOutput, to outDir: String, total: Int, running: RunOptions) throws -> Bool {
+        if try writeShare(output, to: outDir, running: running) { return false }
+        let (executor, reporter) = running.executor(total: total)
+        try output.write(to: outDir, overwrite: running.overwrite, executor: executor)
+        reporter?.finish()
+        return true
+    }
+
     /// Writes this node's share of `output` and reports it; a single (not split) run writes the whole output.
     /// Returns false when the run was not split (the caller writes and reports as usual).
-    func writeShare(_ output: ConversionOutput, to outDir: String, running: RunOptions) throws -> Bool {
+    private func writeShare(_ output: ConversionOutput, to outDir: String, running: RunOptions) throws -> Bool {
         guard let id = try identity() else {
             try NodeShareWriter.refuseWholeRun(into: outDir)
             return false
@@ -48,5 +59,17 @@ struct NodeOptions: ParsableArguments {
             print("to assemble \(outDir): ckpt-bridge finalize \(outDir)\(noFinalize ? "" : " (or the last node to finish does it)")")
         }
         return true
+    }
+}
+
+/// `plan … --nodes N`: also show how a split over N nodes would share the data files (nothing is written).
+struct SplitPreviewOption: ParsableArguments {
+    @Option(help: "Also show how a split over N nodes would share the data files (Docs/cluster.md).")
+    var nodes: Int?
+
+    func validate() throws {
+        if let nodes, nodes < 1 || nodes > NodeIdentity.maxCount {
+            throw ValidationError("--nodes must be between 1 and \(NodeIdentity.maxCount), not \(nodes)")
+        }
     }
 }

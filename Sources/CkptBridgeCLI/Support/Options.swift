@@ -23,6 +23,7 @@ extension VisionLayout: ExpressibleByArgument {}
 extension ExpertLayoutChoice: ExpressibleByArgument {}
 extension WeightsChoice: ExpressibleByArgument {}
 extension CommonStatePlacement: ExpressibleByArgument {}
+extension FSDPDTensorNames.ExpertNaming: ExpressibleByArgument {}
 
 /// A size on the command line: bytes, or a number with a unit (5GB = 5·10⁹ bytes, 2GiB = 2·2³⁰). Parsed by the
 /// argument parser itself, so a value it cannot read is a usage error (exit 64) before anything runs.

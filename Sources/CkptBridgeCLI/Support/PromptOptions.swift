@@ -25,11 +25,11 @@ struct PromptOptions: ParsableArguments {
     /// The prompt as asked for (not yet tokenized); nil without --prompt.
     var request: PromptRequest? { prompt.map { PromptRequest(text: $0, raw: raw, system: system) } }
 
-    /// The prompt tokenized for `model`, with the images of `images` placed before its text; nil without
-    /// --prompt.
-    func prepare(for model: ForwardModel, images: ImageOptions? = nil) throws -> PreparedPrompt? {
+    /// The prompt tokenized for `model`, with the images of `images` and then the video of `video` placed
+    /// before its text; nil without --prompt.
+    func prepare(for model: ForwardModel, images: ImageOptions? = nil, video: VideoOptions? = nil) throws -> PreparedPrompt? {
         guard let request else { return nil }
         return try PreparedPrompt(request, for: model, images: images?.images ?? [], preprocessorConfig: images?.preprocessorConfig,
-                                  tokenizerDirectory: tokenizer)
+                                  video: video?.request, tokenizerDirectory: tokenizer)
     }
 }

@@ -23,16 +23,8 @@ extension Attention {
                                 BLAS.gemm(transB: true, m: rows, n: total, k: hd, alpha: scale,
                                           a: qp.baseAddress! + h * hd, lda: ldq, b: kp.baseAddress! + kvh * hd, ldb: ldk,
                                           c: s, ldc: total)
-                                for i in 0..<rows {
-                                    let row = s + i * total, width = past + i + 1
-                                    var mx = -Float.infinity
-                                    for j in 0..<width { mx = max(mx, row[j]) }
-                                    var sum = 0.0
-                                    for j in 0..<width { let e = expf(row[j] - mx); row[j] = e; sum += Double(e) }
-                                    let inv = Float(1 / sum)
-                                    for j in 0..<width { row[j] *= inv }
-                                    for j in width..<total { row[j] = 0 }
-                                }
+                                // Causal over the cache: new row i sees the past and itself.
+                                softmaxRows(s, rows: rows, stride: total) { past + $0 + 1 }
                                 BLAS.gemm(m: rows, n: hd, k: total, a: UnsafePointer(s), lda: total,
                                           b: vp.baseAddress! + kvh * hd, ldb: ldk, c: op.baseAddress! + h * hd, ldc: ldq)
                             }

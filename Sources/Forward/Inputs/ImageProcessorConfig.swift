@@ -42,10 +42,12 @@ public struct ImageProcessorConfig: Sendable, Equatable {
         }
     }
 
-    /// Parses the JSON object; every field present must have the right type and range.
-    public init(json: JSONValue) throws {
+    /// Parses the JSON object; every field present must have the right type and range, and those absent
+    /// keep their value in `defaults` (the image processor's defaults unless a caller, such as the video
+    /// processor, has its own).
+    public init(json: JSONValue, defaults: ImageProcessorConfig = ImageProcessorConfig()) throws {
         guard json.objectMembers != nil else { throw ForwardError(.config, "preprocessor_config.json is not a JSON object") }
-        self.init()
+        self = defaults
         func int(_ key: String, _ range: ClosedRange<Int>, in object: JSONValue = json, name: String? = nil) throws -> Int? {
             guard let v = object[key], !v.isNull else { return nil }
             guard let n = v.intValue, range.contains(n) else {
@@ -82,7 +84,7 @@ public struct ImageProcessorConfig: Sendable, Equatable {
         guard minPixels <= maxPixels else {
             throw ForwardError(.config, "min pixels \(minPixels) exceed max pixels \(maxPixels)", key: "size")
         }
-        resize = try bool("do_resize") ?? true
+        resize = try bool("do_resize") ?? resize
         if let resample = try int("resample", 0...5), resample != 3 {
             throw ForwardError(.config, "resample \(resample) is not supported; only 3 (bicubic, what Qwen-VL uses) is", key: "resample")
         }

@@ -50,9 +50,15 @@ enum Attention {
     /// Softmax of each row of an n×n score matrix in place; with `causal`, entries right of the
     /// diagonal are masked to zero probability.
     static func softmaxRows(_ s: UnsafeMutablePointer<Float>, n: Int, causal: Bool) {
-        for i in 0..<n {
+        softmaxRows(s, rows: n, stride: n) { causal ? $0 + 1 : n }
+    }
+
+    /// Softmax in place of each of `rows` rows (`stride` floats apart) over its first `visible(i)`
+    /// entries; the entries after them (masked positions) get zero probability. Sums in Double.
+    static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, stride n: Int, visible: (Int) -> Int) {
+        for i in 0..<rows {
             let row = s + i * n
-            let width = causal ? i + 1 : n
+            let width = visible(i)
             var mx = -Float.infinity
             for j in 0..<width { mx = max(mx, row[j]) }
             var sum = 0.0

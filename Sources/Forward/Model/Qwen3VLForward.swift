@@ -69,28 +69,17 @@ public final class Qwen3VLForward {
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) {
             throw ForwardError(.input, "token id \(bad) is outside the vocabulary 0..<\(vocab)")
         }
-        let positions = try MRopePositions(inputIds: ids, imageGridTHW: inputs.imageGridTHW, config: config)
+        let positions = try MRopePositions(inputIds: ids, imageGridTHW: inputs.imageGridTHW, videoGridTHW: inputs.videoGridTHW,
+                                           config: config)
         trace.record("position_ids", [3, 1, s], positions.positions.flatMap { $0.map(Float.init) })
 
         var hidden = try weights.embeddingRows(ids)
-        var deepstack = [[Float]]()
-        let imageRows = positions.imageTokenRows
-        if !imageRows.isEmpty {
-            guard let vision = config.vision, let pixels = inputs.pixelValues else {
-                throw ForwardError(.input, "the prompt has image tokens but no pixel_values")
-            }
-            let encoder = VisionEncoder(config: vision, weights: weights, mergerGELU: options.mergerGELU)
-            let out = try encoder.forward(pixelValues: pixels, grids: inputs.imageGridTHW, trace: trace)
-            guard out.embeddings.count == imageRows.count * h else {
-                throw ForwardError(.input, "\(imageRows.count) image tokens but the images give \(out.embeddings.count / h) embeddings")
-            }
-            for (n, r) in imageRows.enumerated() {
-                for c in 0..<h { hidden[r * h + c] = out.embeddings[n * h + c] }
-            }
-            deepstack = out.deepstack
-        } else if inputs.pixelValues != nil {
-            throw ForwardError(.input, "pixel_values are given but the prompt has no image tokens")
+        let visual = try visionEmbeddings(inputs, positions: positions, trace: trace)
+        let imageRows = positions.visionTokenRows
+        for (n, r) in imageRows.enumerated() {
+            for c in 0..<h { hidden[r * h + c] = visual.embeddings[n * h + c] }
         }
+        let deepstack = visual.deepstack
 
         let rotary = TextRotary(positions: positions.positions, config: t)
         trace.record("text.rope_cos", [1, s, t.headDim], rotary.cos)

@@ -17,7 +17,7 @@ struct HFVisionReader {
     }
 
     func block(_ b: Int) throws -> VisionBlockWeights {
-        guard b >= 0 && b < config.depth else { throw ForwardError(.input, "vision block \(b) is outside 0..<\(config.depth)") }
+        try ForwardError.checkIndex(b, below: config.depth, "vision block")
         let p = "\(prefix)blocks.\(b)."
         let hv = config.hiddenSize, fv = config.intermediateSize
         return VisionBlockWeights(
@@ -34,9 +34,7 @@ struct HFVisionReader {
     }
 
     func deepstackMerger(_ k: Int) throws -> MergerWeights {
-        guard k >= 0 && k < config.deepstackVisualIndexes.count else {
-            throw ForwardError(.input, "deepstack merger \(k) is outside 0..<\(config.deepstackVisualIndexes.count)")
-        }
+        try ForwardError.checkIndex(k, below: config.deepstackVisualIndexes.count, "deepstack merger")
         return try mergerWeights("\(prefix)deepstack_merger_list.\(k).", normWidth: config.mergedHidden)
     }
 

@@ -38,7 +38,7 @@ public final class HFWeights: ModelWeights, StreamingWeights {
 
     func streamedTextLayer(_ i: Int) throws -> StreamedTextLayer {
         let t = config.text
-        guard i >= 0 && i < t.numLayers else { throw ForwardError(.input, "text layer \(i) is outside 0..<\(t.numLayers)") }
+        try ForwardError.checkIndex(i, below: t.numLayers, "text layer")
         let p = "\(text)layers.\(i)."
         let qRows = t.numHeads * t.headDim, kvRows = t.numKVHeads * t.headDim
         func proj(_ name: String, _ rows: Int, _ cols: Int, bias: Bool) throws -> StreamedLinear {

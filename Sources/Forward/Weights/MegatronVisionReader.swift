@@ -49,7 +49,7 @@ struct MegatronVisionReader {
 
     func block(_ b: Int) throws -> VisionBlockWeights {
         if layout == .hf { return try hfNames.block(b) }
-        guard b >= 0 && b < config.depth else { throw ForwardError(.input, "vision block \(b) is outside 0..<\(config.depth)") }
+        try ForwardError.checkIndex(b, below: config.depth, "vision block")
         let hv = config.hiddenSize, fv = config.intermediateSize, nh = config.numHeads, hd = config.headDim
         let s = blocks
         // The vision attention has num_query_groups == num_heads: each "group" is one head [q_h; k_h; v_h].
@@ -89,9 +89,7 @@ struct MegatronVisionReader {
 
     func deepstackMerger(_ k: Int) throws -> MergerWeights {
         if layout == .hf { return try hfNames.deepstackMerger(k) }
-        guard k >= 0 && k < config.deepstackVisualIndexes.count else {
-            throw ForwardError(.input, "deepstack merger \(k) is outside 0..<\(config.deepstackVisualIndexes.count)")
-        }
+        try ForwardError.checkIndex(k, below: config.deepstackVisualIndexes.count, "deepstack merger")
         let s = deepstack, mh = config.mergedHidden
         func linear(_ name: String, _ out: Int, _ inF: Int) throws -> LinearWeights {
             LinearWeights(weight: try s.floats(name + ".weight", k, shape: [out, inF]), bias: try s.floats(name + ".bias", k, shape: [out]),

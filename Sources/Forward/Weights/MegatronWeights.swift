@@ -59,7 +59,7 @@ public final class MegatronWeights: ModelWeights, StreamingWeights {
 
     func streamedTextLayer(_ l: Int) throws -> StreamedTextLayer {
         let t = config.text
-        guard l >= 0 && l < t.numLayers else { throw ForwardError(.input, "text layer \(l) is outside 0..<\(t.numLayers)") }
+        try ForwardError.checkIndex(l, below: t.numLayers, "text layer")
         let hd = t.headDim, nh = t.numHeads, ng = t.numKVHeads
         let qkvRows = (nh + 2 * ng) * hd
         let qkv = try layers.matrix("self_attention.linear_qkv.weight", l, rows: qkvRows, cols: h)

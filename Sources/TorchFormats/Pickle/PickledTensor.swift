@@ -53,15 +53,7 @@ public struct PickledTensor: Equatable, Sendable {
     }
 
     /// True when the strides are the row-major strides of `size` (unit and empty axes may have any stride).
-    public var isContiguous: Bool {
-        if size.contains(0) { return true }
-        var expect = 1
-        for i in stride.indices.reversed() where size[i] != 1 {
-            if stride[i] != expect { return false }
-            expect *= size[i]
-        }
-        return true
-    }
+    public var isContiguous: Bool { Shape.isRowMajor(size, strides: stride) }
 
     /// True when the tensor covers its whole storage from the start (what DCP chunks must be).
     public var isCompact: Bool {

@@ -209,14 +209,30 @@ public final class TorchDistCheckpoint {
     /// Megatron FSDP's `fsdp_dtensor` format is a bare torch DCP save: `.metadata` with neither
     /// megatron-core's `metadata.json` nor a common state (`common.pt` or the `common_state` item).
     /// Megatron-Bridge detects it by the missing `metadata.json`; its keys follow Megatron FSDP's own
-    /// naming (SwiGLU fc1 split into `_w`/`_v`), so reading it as torch_dist would misname tensors.
+    /// naming (per-layer module paths, SwiGLU fc1 split into `_w`/`_v`), so it is read through its own view
+    /// (Bridge's `FSDPDTensorStore`), never as torch_dist keys.
+    public static func isFSDPDTensor(directory: String, metadata: DCPMetadata) -> Bool {
+        !FileSystem.isFile(FileSystem.join(directory, configFileName))
+            && !FileSystem.isFile(FileSystem.join(directory, commonFileName))
+            && !metadata.byteKeys.contains(commonStateKey)
+    }
+
+    /// `isFSDPDTensor(directory:metadata:)` for an iteration folder, reading only its `.metadata`.
+    public static func isFSDPDTensor(directory: String) throws -> Bool {
+        if FileSystem.isFile(FileSystem.join(directory, configFileName)) || FileSystem.isFile(FileSystem.join(directory, commonFileName)) {
+            return false
+        }
+        return isFSDPDTensor(directory: directory, metadata: try DCPMetadata(path: FileSystem.join(directory, metadataFileName)))
+    }
+
+    /// True when this folder is an `fsdp_dtensor` save.
+    public var isFSDPDTensor: Bool { Self.isFSDPDTensor(directory: directory, metadata: metadata) }
+
     static func refuseFSDPDTensor(directory: String, metadata: DCPMetadata) throws {
-        guard !FileSystem.isFile(FileSystem.join(directory, configFileName)),
-              !FileSystem.isFile(FileSystem.join(directory, commonFileName)),
-              !metadata.byteKeys.contains(commonStateKey) else { return }
-        throw TorchFormatsError(.dcpUnsupported, "fsdp_dtensor checkpoints are not supported yet (.metadata without metadata.json or a common state)",
+        guard isFSDPDTensor(directory: directory, metadata: metadata) else { return }
+        throw TorchFormatsError(.dcpUnsupported, "an fsdp_dtensor checkpoint (.metadata without metadata.json or a common state) cannot be read as torch_dist keys",
                                 file: FileSystem.join(directory, metadataFileName),
-                                hint: "re-save the checkpoint with --ckpt-format torch_dist (Megatron-LM) or convert it with Megatron-Bridge first; if it is a torch_dist save that lost its metadata.json, restore that file")
+                                hint: "export, inspect, diff, forward and verify read fsdp_dtensor folders; if it is a torch_dist save that lost its metadata.json, restore that file")
     }
 
     /// megatron-core's `metadata.json`: an object whose `sharded_backend`, when present, is `torch_dist`

@@ -2,6 +2,7 @@
 public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
         safeTensorsHeader, safeTensorsIndex, json, yamlTable, runConfig, pickle, zip, torchSave, dcpMetadata, config, image,
+        tokenizerFile, tokenizerEncode,
     ]
 
     public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }

@@ -39,6 +39,10 @@ final class ScratchFolder: @unchecked Sendable {
 
 /// Paths the harnesses need from the repository.
 enum FuzzPaths {
+    /// The repository's `Fixtures` folder (`$CKPT_BRIDGE_FIXTURES`, else beside the mapping tables).
+    static let fixtures: String = ProcessInfo.processInfo.environment["CKPT_BRIDGE_FIXTURES"]
+        ?? FileSystem.join(FileSystem.dirname(mappings), "Fixtures")
+
     /// The bundled mapping tables (`$CKPT_BRIDGE_MAPPINGS`, else found as the CLI finds them).
     static let mappings: String = {
         if let env = ProcessInfo.processInfo.environment["CKPT_BRIDGE_MAPPINGS"] { return env }

@@ -16,7 +16,7 @@ extension FuzzTargets {
         name: "run-config", summary: "HFConfigRecovery.fromRunConfig (run_config.yaml), then the config → plan checks"
     ) { bytes in
         let path = ScratchFolder.shared.write(bytes, as: "run_config.yaml")
-        let config = try HFConfigRecovery.fromRunConfig(path: path, mappings: FuzzPaths.mappings)
+        let config = try HFConfigRecovery.fromRunConfig(path: path, tables: { ConfigPlanning.tables })
         try ConfigPlanning.plan(config)
     }
 }
