@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # make bench: conversion speed and memory on a synthetic Qwen3-VL-30B-A3B-shaped checkpoint (real shapes,
-# N text layers, bf16), as ratios measured in the same run:
+# N text layers, default 4 = 7.3 GB, bf16), as ratios measured in the same run (median of 5 alternating runs):
 #   - import to torch_dist at TP1·EP1 and TP2·EP4, and export back (each checked bit-exact with diff),
 #     against `cp -r` of the same input; wall time, GB/s, peak RSS (GNU time);
-#   - peak RSS of import at --layers 1 and 4 (memory must not grow with the model);
+#   - the scaling table: import TP2·EP4 and export back at 1, 2, 4 and 8 layers, wall time and peak RSS
+#     (time linear, memory flat; BENCH_SCALING_LAYERS overrides the list);
 #   - `inspect --json` of the multi-GB shard (reads the header only);
 #   - the torch peer on the same input: Megatron-Bridge's CPU import or the oracle's torch converter when
 #     ../shared/oracle and its venvs exist, else scripts/bench_torch_peer.py (torch load + DCP save);
@@ -11,12 +12,12 @@
 #   - streamed `verify` of a 235B-A22B-shaped checkpoint at 2 and 4 layers: peak RSS and the extrapolated
 #     94-layer time (scripts/bench-verify-large.sh; needs ~50 GB free, skipped otherwise; BENCH_LARGE=0 skips).
 # Every timed command ends with `sync`; inputs are in the page cache (each is read once before timing).
-#   usage: scripts/bench.sh CKPT_BRIDGE [WORK_DIR]      (default WORK_DIR .bench; needs ~30 GB free)
+#   usage: scripts/bench.sh CKPT_BRIDGE [WORK_DIR]      (default WORK_DIR .bench; needs ~45 GB free)
 set -euo pipefail
 CLI="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 WORK="${2:-.bench}"
-LAYERS="${BENCH_LAYERS:-2}"
-RUNS="${BENCH_RUNS:-3}"
+LAYERS="${BENCH_LAYERS:-4}"
+RUNS="${BENCH_RUNS:-5}"
 PY=.venv/bin/python
 ORACLE="$(cd "$(dirname "$0")/../.." && pwd)/shared/oracle"
 mkdir -p "$WORK"
@@ -29,19 +30,21 @@ synth() {   # synth LAYERS DIR
   touch "$2/.complete"
 }
 
-# measure NAME OUTDIR CMD... : median wall seconds and max peak RSS over RUNS runs (output removed before each).
-declare -A WALL RSS MS_BYTES
-measure() {
+# once NAME OUTDIR CMD... : one timed run (output removed before it, `sync` inside the timing); appends its
+# wall seconds to SAMPLES[NAME] and keeps the largest peak RSS in RSS[NAME].
+declare -A WALL RSS MS_BYTES SAMPLES
+once() {
   local name="$1" out="$2"; shift 2
-  local walls=() rss=0 i
-  for i in $(seq "$RUNS"); do
-    rm -rf "$out"
-    /usr/bin/time -f "%e %M" -o "$WORK/time.txt" sh -c "\"\$@\" >/dev/null && sync" -- "$@"
-    walls+=("$(cut -d' ' -f1 "$WORK/time.txt")")
-    local r; r=$(cut -d' ' -f2 "$WORK/time.txt"); [ "$r" -gt "$rss" ] && rss=$r
-  done
-  WALL[$name]=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  RSS[$name]=$rss
+  rm -rf "$out"; sync
+  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" sh -c "\"\$@\" >/dev/null && sync" -- "$@"
+  SAMPLES[$name]="${SAMPLES[$name]:-} $(cut -d' ' -f1 "$WORK/time.txt")"
+  local r; r=$(cut -d' ' -f2 "$WORK/time.txt"); [ "$r" -gt "${RSS[$name]:-0}" ] && RSS[$name]=$r
+  WALL[$name]=$(printf '%s\n' ${SAMPLES[$name]} | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+}
+# measure NAME OUTDIR CMD... : median wall seconds and max peak RSS over RUNS runs in a row.
+measure() {
+  local i
+  for i in $(seq "$RUNS"); do once "$@"; done
 }
 
 echo "== synthesizing qwen3-vl-30b-a3b with $LAYERS (and 1, 4) text layers in $WORK (once)"
@@ -50,12 +53,16 @@ SRC="$WORK/synth-l$LAYERS"
 BYTES=$(du -sb --exclude=.complete "$SRC" | cut -f1)
 cat "$SRC"/*.safetensors > /dev/null   # warm the page cache
 
-measure "cp -r" "$WORK/cp" cp -r "$SRC" "$WORK/cp"
-measure "import TP1·EP1" "$WORK/m1" "$CLI" import "$SRC" "$WORK/m1" --quiet
-measure "import TP2·EP4" "$WORK/m24" "$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet
-# (measure leaves its last output in place: the exports below read these.)
-measure "export from TP1·EP1" "$WORK/h1" "$CLI" export "$WORK/m1" "$WORK/h1" --quiet
-measure "export from TP2·EP4" "$WORK/h24" "$CLI" export "$WORK/m24" "$WORK/h24" --quiet
+# Alternating rounds (cp, imports, exports), so that other load on the machine falls on all of them alike;
+# the ratios are of the medians. (once leaves its output in place: the exports read the round's imports.)
+for round in $(seq "$RUNS"); do
+  once "cp -r" "$WORK/cp" cp -r "$SRC" "$WORK/cp"
+  rm -rf "$WORK/cp"
+  once "import TP1·EP1" "$WORK/m1" "$CLI" import "$SRC" "$WORK/m1" --quiet
+  once "import TP2·EP4" "$WORK/m24" "$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet
+  once "export from TP1·EP1" "$WORK/h1" "$CLI" export "$WORK/m1" "$WORK/h1" --quiet
+  once "export from TP2·EP4" "$WORK/h24" "$CLI" export "$WORK/m24" "$WORK/h24" --quiet
+done
 ROUNDTRIP=$("$CLI" diff "$SRC" "$WORK/h24" | tail -1)
 
 PEER=""
@@ -81,12 +88,17 @@ if [ -x "$MB_PY" ] && [ -f "$ORACLE/peers/bridge_import_perf.py" ]; then
   fi
 fi
 
-echo "== memory scaling"
-for L in 1 4; do
+echo "== scaling: import TP2·EP4 and export back at ${BENCH_SCALING_LAYERS:-1 2 4 8} text layers (one run each)"
+SCALING="${BENCH_SCALING_LAYERS:-1 2 4 8}"
+for L in $SCALING; do
   synth "$L" "$WORK/synth-l$L"
   cat "$WORK/synth-l$L"/*.safetensors > /dev/null
   RUNS=1 measure "import L$L" "$WORK/ms" "$CLI" import "$WORK/synth-l$L" "$WORK/ms" --tp 2 --ep 4 --quiet
+  RUNS=1 measure "export L$L" "$WORK/mh" "$CLI" export "$WORK/ms" "$WORK/mh" --quiet
   MS_BYTES[$L]=$(du -sb --exclude=.complete "$WORK/synth-l$L" | cut -f1)
+  rm -rf "$WORK/ms" "$WORK/mh"
+  # The 8-layer input (~14 GB) is only for this table.
+  if [ "$L" -gt 4 ]; then rm -rf "$WORK/synth-l$L"; fi
 done
 SHARD=$(ls -S "$SRC"/*.safetensors | head -1)
 RUNS=1 measure "inspect --json" "$WORK/none" "$CLI" inspect --json "$SHARD"
@@ -106,7 +118,12 @@ if [ -n "$MB" ]; then
        "ours ${WALL[import TP1·EP1 (3 layers)]} s, peak RSS $(gib "${RSS[import TP1·EP1 (3 layers)]}") GiB: $(ratio "${WALL[Megatron-Bridge import (3 layers)]}" "${WALL[import TP1·EP1 (3 layers)]}")× faster"
 fi
 echo "round trip (synth → TP2·EP4 → HF): $ROUNDTRIP"
-echo "memory scaling (import TP2·EP4): --layers 1 ($(awk -v b="${MS_BYTES[1]}" 'BEGIN{printf "%.2f", b/1e9}') GB) peak RSS $(gib "${RSS[import L1]}") GiB; --layers 4 ($(awk -v b="${MS_BYTES[4]}" 'BEGIN{printf "%.2f", b/1e9}') GB) peak RSS $(gib "${RSS[import L4]}") GiB"
+echo "scaling (TP2·EP4; time must grow linearly, peak RSS stay flat):"
+printf '  %-7s %8s %10s %9s %10s %9s\n' layers GB "import s" "RSS GiB" "export s" "RSS GiB"
+for L in $SCALING; do
+  printf '  %-7s %8s %10s %9s %10s %9s\n' "$L" "$(awk -v b="${MS_BYTES[$L]}" 'BEGIN{printf "%.2f", b/1e9}')" \
+    "${WALL[import L$L]}" "$(gib "${RSS[import L$L]}")" "${WALL[export L$L]}" "$(gib "${RSS[export L$L]}")"
+done
 echo "inspect --json $(basename "$SHARD") ($(du -h "$SHARD" | cut -f1)): ${WALL[inspect --json]} s, peak RSS $(gib "${RSS[inspect --json]}") GiB (header only)"
 rm -rf "$WORK/cp" "$WORK/m1" "$WORK/m24" "$WORK/h1" "$WORK/h24" "$WORK/peer" "$WORK/ms" "$WORK/m3" "$WORK/mb"
 

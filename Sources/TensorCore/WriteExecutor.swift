@@ -81,7 +81,7 @@ public final class WriteProgress: @unchecked Sendable {
 /// Runs write tasks on `jobs` threads with a bound on bytes held in memory.
 ///
 /// Each task is written slab by slab (a slab is a range of the task's outermost axis, at most
-/// `budget / jobs` bytes), so memory stays at about `budget` however large the tensors. A slab whose
+/// `slabLimit(budget:jobs:)` bytes), so memory stays within `budget` however large the tensors. A slab whose
 /// bytes already sit contiguously in a mapped source with the right dtype is written straight from the
 /// mapping with no copy. Tasks are independent; their order of completion is not defined.
 public struct WriteExecutor {
@@ -105,7 +105,7 @@ public struct WriteExecutor {
         var next = 0
         // Largest tasks first, so a big tensor does not start last and leave the other threads idle.
         let order = tasks.indices.sorted { tasks[$0].byteCount > tasks[$1].byteCount }
-        let slabLimit = Swift.max(1 << 20, budget / jobs)
+        let slabLimit = Self.slabLimit(budget: budget, jobs: jobs)
         let workers = Swift.min(jobs, tasks.count)
         crcs.withUnsafeMutableBufferPointer { crcOut in
             let out = crcOut
@@ -132,6 +132,17 @@ public struct WriteExecutor {
         if let firstError { throw firstError }
         return crcs
     }
+
+    /// Largest slab, in bytes: a gathered slab holds its buffer and the source pages it was gathered from
+    /// (released after the write), so each worker holds about twice its slab. Slabs beyond a few MB buy no
+    /// speed (a pwrite of 8 MB already runs at disk speed, and a smaller buffer stays in cache between
+    /// the gather and the write), so the slab is capped at `maxSlab` whatever the budget.
+    public static func slabLimit(budget: Int, jobs: Int) -> Int {
+        Swift.max(1 << 20, Swift.min(maxSlab, budget / (2 * Swift.max(1, jobs))))
+    }
+
+    /// See `slabLimit(budget:jobs:)`.
+    public static let maxSlab = 8 << 20
 
     private func write(_ t: TensorWriteTask, slabLimit: Int, buffer: inout [UInt8]) throws -> UInt32 {
         var crc = CRC32()
@@ -197,11 +208,21 @@ public struct WriteExecutor {
     static let streamChunk = 1 << 20
 
     /// Releases the mapped file pages a slab read (see `MappedFile.releasePages`); other memory is left alone.
+    ///
+    /// The range released reaches `faultAround` bytes past each end of the piece, within the mapping: a page
+    /// fault maps the already-cached pages of the aligned 64 KB window around it too (Linux's
+    /// `fault_around_bytes`), so a piece's neighbours become resident without being read, and across an
+    /// export's thousands of small pieces those pages added up to ~200 MB.
     public static func releaseMappedPages(_ pieces: [TensorPiece]) {
         for p in pieces {
-            guard case let .memory(base, _, _, owner) = p.data, owner is MappedFile, let (lo, hi) = StridedCopy.span(p) else { continue }
-            MappedFile.releasePages(base + lo, count: hi - lo)
+            guard case let .memory(base, _, _, owner) = p.data, let file = owner as? MappedFile, let mapStart = file.base,
+                  let (lo, hi) = StridedCopy.span(p) else { continue }
+            let start = Swift.max(mapStart, base + lo - faultAround)
+            let end = Swift.min(mapStart + file.size, base + hi + faultAround)
+            if end > start { MappedFile.releasePages(start, count: end - start) }
         }
     }
 
+    /// See `releaseMappedPages`.
+    static let faultAround = 64 << 10
 }
