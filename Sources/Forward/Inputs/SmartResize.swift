@@ -9,20 +9,32 @@ public enum SmartResize {
         guard height > 0, width > 0, factor > 0 else {
             throw ForwardError(.input, "image size \(height)×\(width) cannot be resized")
         }
+        return try fit(height: height, width: width, factor: factor, frames: 1, temporalFactor: 1,
+                       minPixels: minPixels, maxPixels: maxPixels, what: "image", fix: "crop the image")
+    }
+
+    /// The rounding both resizes share: each side to the nearest multiple of `factor`, then scaled down
+    /// (floor) or up (ceil) by one factor β so that frames × height × width lies within the pixel bounds,
+    /// with the frame count rounded to a multiple of `temporalFactor` (1 and 1 for an image).
+    static func fit(height: Int, width: Int, factor: Int, frames: Int, temporalFactor: Int,
+                    minPixels: Int, maxPixels: Int, what: String, fix: String) throws -> (height: Int, width: Int) {
         let ratio = Double(max(height, width)) / Double(min(height, width))
         guard ratio <= 200 else {
-            throw ForwardError(.input, "the image's aspect ratio is \(String(format: "%.1f", ratio)), above the processor's limit of 200",
-                               hint: "crop the image")
+            throw ForwardError(.input, "the \(what)'s aspect ratio is \(String(format: "%.1f", ratio)), above the processor's limit of 200",
+                               hint: fix)
         }
         let h = Double(height), w = Double(width), f = Double(factor)
         var hBar = Int((h / f).rounded(.toNearestOrEven)) * factor
         var wBar = Int((w / f).rounded(.toNearestOrEven)) * factor
-        if hBar * wBar > maxPixels {
-            let beta = (Double(height * width) / Double(maxPixels)).squareRoot()
+        let tBar = Int((Double(frames) / Double(temporalFactor)).rounded(.toNearestOrEven)) * temporalFactor
+        // Double(frames) · h · w is Double(height · width) for one frame: the image formula, unchanged.
+        let volume = Double(frames) * h * w
+        if tBar * hBar * wBar > maxPixels {
+            let beta = (volume / Double(maxPixels)).squareRoot()
             hBar = max(factor, Int((h / beta / f).rounded(.down)) * factor)
             wBar = max(factor, Int((w / beta / f).rounded(.down)) * factor)
-        } else if hBar * wBar < minPixels {
-            let beta = (Double(minPixels) / Double(height * width)).squareRoot()
+        } else if tBar * hBar * wBar < minPixels {
+            let beta = (Double(minPixels) / volume).squareRoot()
             hBar = Int((h * beta / f).rounded(.up)) * factor
             wBar = Int((w * beta / f).rounded(.up)) * factor
         }
@@ -49,25 +61,7 @@ extension SmartResize {
             height = Int(Double(height) * scale)
             width = Int(Double(width) * scale)
         }
-        let ratio = Double(max(height, width)) / Double(min(height, width))
-        guard ratio <= 200 else {
-            throw ForwardError(.input, "the video's aspect ratio is \(String(format: "%.1f", ratio)), above the processor's limit of 200",
-                               hint: "crop the frames")
-        }
-        let h = Double(height), w = Double(width), f = Double(factor)
-        var hBar = Int((h / f).rounded(.toNearestOrEven)) * factor
-        var wBar = Int((w / f).rounded(.toNearestOrEven)) * factor
-        let tBar = Int((Double(frames) / Double(temporalFactor)).rounded(.toNearestOrEven)) * temporalFactor
-        let volume = Double(frames) * h * w
-        if tBar * hBar * wBar > maxPixels {
-            let beta = (volume / Double(maxPixels)).squareRoot()
-            hBar = max(factor, Int((h / beta / f).rounded(.down)) * factor)
-            wBar = max(factor, Int((w / beta / f).rounded(.down)) * factor)
-        } else if tBar * hBar * wBar < minPixels {
-            let beta = (Double(minPixels) / volume).squareRoot()
-            hBar = Int((h * beta / f).rounded(.up)) * factor
-            wBar = Int((w * beta / f).rounded(.up)) * factor
-        }
-        return (hBar, wBar)
+        return try fit(height: height, width: width, factor: factor, frames: frames, temporalFactor: temporalFactor,
+                       minPixels: minPixels, maxPixels: maxPixels, what: "video", fix: "crop the frames")
     }
 }
