@@ -13,6 +13,14 @@ extension ModuleError where C == BridgeErrorCode {
         do { return try body() } catch { throw wrapping(error, step: step(), file: file, key: key) }
     }
 
+    /// The error a chain of `.lowerLayer` wrappers was made from (`error` itself when it is none): its module
+    /// and code classify the failure, and two wrappings of one failure share it.
+    public static func cause(of error: DiagnosticError) -> DiagnosticError {
+        var e = error
+        while let b = e as? BridgeError, b.code == .lowerLayer, let cause = b.underlying as? DiagnosticError { e = cause }
+        return e
+    }
+
     /// `error` with the context of `step`, as `during` gives it.
     static func wrapping(_ error: Error, step: String, file: String? = nil, key: String? = nil) -> Error {
         if error is BridgeError { return error }

@@ -32,19 +32,13 @@ enum Envelope {
         return failure(reported: error)
     }
 
-    /// The error whose module and code classify a failure: Bridge's `.lowerLayer` errors only add what Bridge
-    /// was doing (their summary, file, key, offset and hint are reported), the module and code are their cause's.
-    private static func classifying(_ error: DiagnosticError) -> DiagnosticError {
-        var e = error
-        while let b = e as? BridgeError, b.code == .lowerLayer, let cause = b.underlying as? DiagnosticError { e = cause }
-        return e
-    }
-
     private static func failure(reported error: Error) -> JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
         var fields: [(String, JSONValue)]
         if let d = error as? DiagnosticError {
-            let coded = classifying(d) as? ModuleCoded
+            // Bridge's `.lowerLayer` errors only add what Bridge was doing (their summary, file, key, offset and
+            // hint are reported); the module and code are their cause's.
+            let coded = BridgeError.cause(of: d) as? ModuleCoded
             fields = [("module", .string(coded?.moduleName ?? "Bridge")), ("code", .string(coded?.codeName ?? "error")),
                       ("message", .string(d.summary)), ("file", opt(d.file)), ("key", opt(d.key)),
                       ("offset", d.byteOffset.map(JSONValue.int) ?? .null), ("hint", opt(d.hint)),

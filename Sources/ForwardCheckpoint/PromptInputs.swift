@@ -112,6 +112,12 @@ public struct PreparedPrompt {
 }
 
 extension PreparedPrompt {
+    /// Generated ids as text, as transformers' `decode(skip_special_tokens=True)` gives it; ids of a model's
+    /// padded vocabulary rows, which no token has, are left out.
+    public func text(of ids: [Int]) throws -> String {
+        try tokenizer.decode(ids, skipSpecialTokens: true, skipUnknown: true)
+    }
+
     /// Tokenizes `request` for `model`, with the image files `images` (processed with `preprocessorConfig`
     /// or the model's own preprocessor_config.json) and then the video `video` placed before its text, using
     /// the tokenizer in `tokenizerDirectory` or else the checkpoint's own (the HF folder, or the hf_config/

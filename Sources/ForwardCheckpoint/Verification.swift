@@ -67,8 +67,7 @@ public struct Verification {
         if let prepared, let n = generate {
             let x = try a.generate(prepared.inputs, maxNewTokens: n, stopTokens: prepared.stopTokens).tokens
             let y = try b.generate(prepared.inputs, maxNewTokens: n, stopTokens: prepared.stopTokens).tokens
-            let text = { (ids: [Int]) in try prepared.tokenizer.decode(ids, skipSpecialTokens: true, skipUnknown: true) }
-            generation = GenerationComparison(hf: x, megatron: y, hfText: try text(x), megatronText: try text(y))
+            generation = GenerationComparison(hf: x, megatron: y, hfText: try prepared.text(of: x), megatronText: try prepared.text(of: y))
         }
         return Verification(hfKind: hf.kind, megatronKind: meg.kind, maxAbs: maxAbs, cases: cases, generation: generation)
     }

@@ -109,7 +109,7 @@ public struct NodeManifest: Equatable, Sendable {
                              inputs: try array("inputs").map { guard let s = $0.stringValue else { throw fail("'inputs' holds a non-string") }; return s },
                              plan: plan, written: try records("written"), others: try records("others"),
                              command: try array("command").compactMap(\.stringValue), origin: try string("origin"), host: try string("host"))
-        m.integrityFolders = try (json["integrity_folders"].map { _ in try array("integrity_folders") } ?? []).map { try relPath($0, "integrity_folders") }
+        if json["integrity_folders"] != nil { m.integrityFolders = try array("integrity_folders").map { try relPath($0, "integrity_folders") } }
         guard plan.allSatisfy({ $0.node < nodes }), Set(plan.map(\.path)).count == plan.count else { throw fail("the plan names a node out of range or a file twice") }
         let mine = m.planned(for: node)
         guard m.written.map(\.path) == mine.map(\.path), zip(m.written, mine).allSatisfy({ $0.size == $1.size }) else {

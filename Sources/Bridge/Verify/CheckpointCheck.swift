@@ -21,12 +21,11 @@ public struct CheckpointCheckReport {
         public init(_ error: Error) {
             if let d = error as? DiagnosticError {
                 summary = d.summary; file = d.file; key = d.key; byteOffset = d.byteOffset; hint = d.hint
+                rootLine = BridgeError.cause(of: d).oneLine
             } else {
                 summary = String(describing: error)
+                rootLine = summary
             }
-            var root = error
-            while let b = root as? BridgeError, b.code == .lowerLayer, let u = b.underlying { root = u }
-            rootLine = (root as? DiagnosticError)?.oneLine ?? String(describing: root)
         }
     }
 

@@ -58,7 +58,7 @@ struct ForwardCommand: ParsableCommand {
 
     func validate() throws {
         try video.requirePrompt(prompt)
-        if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
+        try prompt.validate(with: pass)
     }
 
     func run() throws {

@@ -59,7 +59,7 @@ struct GenerateCommand: ParsableCommand {
             let t0 = Date()
             let generation = try forward.generate(prepared.inputs, maxNewTokens: maxNewTokens, stopTokens: prepared.stopTokens)
             let seconds = Date().timeIntervalSince(t0)
-            let text = try prepared.tokenizer.decode(generation.tokens, skipSpecialTokens: true, skipUnknown: true)
+            let text = try prepared.text(of: generation.tokens)
             if json {
                 print(JSONWriter.write(Self.report(model: model, prepared: prepared, generation: generation, text: text, seconds: seconds)))
             } else {

@@ -54,7 +54,7 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws {
         try video.requirePrompt(prompt)
-        if prompt.prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
+        try prompt.validate(with: pass)
         if let generate {
             guard prompt.prompt != nil else { throw ValidationError("--generate needs --prompt") }
             if generate < 1 { throw ValidationError("--generate must be at least 1, not \(generate)") }

@@ -22,6 +22,11 @@ struct PromptOptions: ParsableArguments {
         if raw && system != nil { throw ValidationError("--system needs the chat format; drop --raw") }
     }
 
+    /// A prompt is the whole input: it excludes an inputs file (forward, verify).
+    func validate(with pass: ForwardPassOptions) throws {
+        if prompt != nil && (pass.inputs != nil || pass.prefix != nil) { throw ValidationError("--prompt and --inputs/--prefix exclude each other") }
+    }
+
     /// The prompt as asked for (not yet tokenized); nil without --prompt.
     var request: PromptRequest? { prompt.map { PromptRequest(text: $0, raw: raw, system: system) } }
 
