@@ -37,8 +37,10 @@ let package = Package(
         .target(name: "CSystem"),
         // SHA-256 with the x86 SHA extensions (integrity.json manifests hash every byte of a checkpoint).
         .target(name: "CSHA256"),
+        // Transposes with SSE2 register kernels (the fused-expert layouts move most bytes through them).
+        .target(name: "CTranspose"),
         // Dtypes, shapes, boxes, mmap and positional I/O, strided copies, XXH3, JSON, atomic output folders.
-        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32", "CSystem", "CSHA256"]),
+        .target(name: "TensorCore", dependencies: ["CXXHash", "CZstd", "CCRC32", "CSystem", "CSHA256", "CTranspose"]),
         // The safetensors format: validated headers, sharded folders, streaming writer.
         .target(name: "SafeTensors", dependencies: ["TensorCore"]),
         // PyTorch and Megatron-Core file formats: pickle VM and emitter, torch.save zips, DCP, legacy ranks.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: conversion speed and memory on a synthetic Qwen3-VL-30B-A3B-shaped checkpoint (real shapes,
 # N text layers, default 4 = 7.3 GB, bf16), as ratios measured in the same run (median of 5 alternating runs):
-#   - import to torch_dist at TP1·EP1 and TP2·EP4, and export back (each checked bit-exact with diff),
+#   - import to torch_dist at TP1·EP1 and TP2·EP4 (and TP1·EP1 without integrity.json, to show its SHA-256 cost), and export back (each checked bit-exact with diff),
 #     against `cp -r` of the same input; wall time, GB/s, peak RSS (GNU time);
 #   - the scaling table: import TP2·EP4 and export back at 1, 2, 4 and 8 layers, wall time and peak RSS
 #     (time linear, memory flat; BENCH_SCALING_LAYERS overrides the list);
@@ -60,6 +60,9 @@ for round in $(seq "$RUNS"); do
   rm -rf "$WORK/cp"
   once "import TP1·EP1" "$WORK/m1" "$CLI" import "$SRC" "$WORK/m1" --quiet
   once "import TP2·EP4" "$WORK/m24" "$CLI" import "$SRC" "$WORK/m24" --tp 2 --ep 4 --quiet
+  # What the default's integrity.json costs: the same import with bytes only, as cp writes them.
+  once "import TP1 no SHA-256" "$WORK/m1n" "$CLI" import "$SRC" "$WORK/m1n" --quiet --no-integrity-manifest
+  rm -rf "$WORK/m1n"
   once "export from TP1·EP1" "$WORK/h1" "$CLI" export "$WORK/m1" "$WORK/h1" --quiet
   once "export from TP2·EP4" "$WORK/h24" "$CLI" export "$WORK/m24" "$WORK/h24" --quiet
 done
@@ -109,7 +112,7 @@ gib() { awk -v k="$1" 'BEGIN { printf "%.3f", k / 1048576 }'; }
 echo
 echo "input: $SRC ($(awk -v b="$BYTES" 'BEGIN {printf "%.2f", b/1e9}') GB, qwen3-vl-30b-a3b shapes, $LAYERS text layers, bf16); $(nproc) cores; median of $RUNS runs"
 printf '%-22s %9s %7s %12s %14s\n' "command" "wall s" "GB/s" "peak RSS GiB" "speed vs cp"
-for k in "cp -r" "import TP1·EP1" "import TP2·EP4" "export from TP1·EP1" "export from TP2·EP4" ${PEER:+"torch peer"}; do
+for k in "cp -r" "import TP1·EP1" "import TP2·EP4" "import TP1 no SHA-256" "export from TP1·EP1" "export from TP2·EP4" ${PEER:+"torch peer"}; do
   printf '%-22s %9s %7s %12s %14s\n' "$k" "${WALL[$k]}" "$(gbps "${WALL[$k]}")" "$(gib "${RSS[$k]}")" "$(ratio "${WALL[cp -r]}" "${WALL[$k]}")×"
 done
 [ -n "$PEER" ] && echo "torch peer: $PEER; import TP1·EP1 is $(ratio "${WALL[torch peer]}" "${WALL[import TP1·EP1]}")× faster"

@@ -63,6 +63,39 @@ public struct CRC32 {
 
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
+    /// The CRC-32 of A followed by B, from the CRC of A, the CRC of B and B's length: what lets one large
+    /// zip payload be written in parallel slabs, each with its own CRC, and still get the CRC of the whole.
+    ///
+    /// Why it works: without the pre- and post-conditioning, a CRC is the message polynomial times x^32
+    /// mod P, and appending B multiplies A's part by x^(8·|B|). The conditioning terms of the two CRCs
+    /// cancel in the xor, so crc(AB) = crc(A)·x^(8·|B|) mod P xor crc(B), computed here by square-and-multiply
+    /// over the bits of |B| (about 64 multiplications modulo P).
+    public static func combine(_ crcA: UInt32, _ crcB: UInt32, lengthOfB n: Int) -> UInt32 {
+        if n <= 0 { return crcA }
+        var power: UInt32 = 0x8000_0000          // x^0 (bit 31 is the lowest power in the reflected form)
+        var base: UInt32 = 0x0080_0000           // x^8: one byte
+        var k = n
+        while k > 0 {
+            if k & 1 != 0 { power = multiplyModP(power, base) }
+            base = multiplyModP(base, base)
+            k >>= 1
+        }
+        return multiplyModP(power, crcA) ^ crcB
+    }
+
+    /// a·b mod P with both in the reflected form (bit 31 is x^0): b is multiplied by x once per bit of a.
+    static func multiplyModP(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        var product: UInt32 = 0
+        var b = b
+        var bit: UInt32 = 0x8000_0000
+        while bit != 0 {
+            if a & bit != 0 { product ^= b }
+            b = (b & 1) != 0 ? (b >> 1) ^ 0xEDB8_8320 : b >> 1
+            bit >>= 1
+        }
+        return product
+    }
+
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         var c = CRC32()
         c.update(bytes)

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,11 +9,21 @@ import Darwin
 /// so many threads can write one file at once without a shared cursor.
 public final class OutputFile: @unchecked Sendable {
     public let path: String
+    /// The planned size (nil when not given at creation).
+    public let plannedSize: Int?
     private let fd: Int32
+    /// Hears the range of every write once its bytes are in the file (set before writing starts;
+    /// `StreamingFileDigests.follow` sets it).
+    var onWritten: ((_ offset: Int, _ count: Int) -> Void)?
+    /// One pwrite at a time. The kernel serialises buffered writes to one file anyway (ext4 holds the
+    /// inode lock for the whole copy), and a thread waiting for it spins on the CPU; waiting here sleeps,
+    /// which leaves the core to a thread with work (a gather, the integrity hash).
+    private let writeLock = NSLock()
 
     /// Creates (or truncates) `path` and sizes it to `size` bytes.
     public init(creating path: String, size: Int? = nil) throws {
         self.path = path
+        plannedSize = size
         fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TensorCoreError.systemCall("open", "cannot create file", file: path) }
         if let size, size > 0, ftruncate(fd, off_t(size)) != 0 {
@@ -27,6 +38,8 @@ public final class OutputFile: @unchecked Sendable {
     /// Writes all of `bytes` at `offset`, retrying after interrupts and short writes.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         FaultInjection.beforeWrite()
+        writeLock.lock()
+        defer { writeLock.unlock() }
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
@@ -39,6 +52,7 @@ public final class OutputFile: @unchecked Sendable {
             }
             done += n
         }
+        onWritten?(offset, bytes.count)
     }
 
     public func write(_ bytes: [UInt8], at offset: Int) throws {

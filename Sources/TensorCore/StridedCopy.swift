@@ -1,4 +1,5 @@
 import Foundation
+import CTranspose
 
 /// Copies N-dimensional strided regions between memory, casting float types when asked.
 ///
@@ -153,11 +154,18 @@ public enum StridedCopy {
         }
     }
 
-    /// dst[r][c] = src[c][r] in 32x32 tiles: src is read down its columns (stride `srcColStride` between
+    /// dst[r][c] = src[c][r]: 16- and 32-bit elements through the SSE2 kernels of CTranspose, others in
+    /// 32x32 tiles here. src is read down its columns (stride `srcColStride` between
     /// consecutive `c`, unit stride between consecutive `r`), dst is written along its rows.
     static func transpose(rows: Int, cols: Int, src: UnsafeRawPointer, srcColStride: Int,
                           dst: UnsafeMutableRawPointer, dstRowStride: Int, elementSize es: Int) {
         switch es {
+        case 2 where srcColStride > 0 && dstRowStride > 0:
+            ctranspose16(rows, cols, src.assumingMemoryBound(to: UInt16.self), srcColStride,
+                         dst.assumingMemoryBound(to: UInt16.self), dstRowStride)
+        case 4 where srcColStride > 0 && dstRowStride > 0:
+            ctranspose32(rows, cols, src.assumingMemoryBound(to: UInt32.self), srcColStride,
+                         dst.assumingMemoryBound(to: UInt32.self), dstRowStride)
         case 2: transposeTyped(UInt16.self, rows, cols, src, srcColStride, dst, dstRowStride)
         case 4: transposeTyped(UInt32.self, rows, cols, src, srcColStride, dst, dstRowStride)
         case 8: transposeTyped(UInt64.self, rows, cols, src, srcColStride, dst, dstRowStride)

@@ -80,14 +80,19 @@ public final class WriteProgress: @unchecked Sendable {
 
 /// Runs write tasks on `jobs` threads with a bound on bytes held in memory.
 ///
-/// Each task is written slab by slab (a slab is a range of the task's outermost axis, at most
-/// `slabLimit(budget:jobs:)` bytes), so memory stays within `budget` however large the tensors. A slab whose
-/// bytes already sit contiguously in a mapped source with the right dtype is written straight from the
-/// mapping with no copy. Tasks are independent; their order of completion is not defined.
+/// Each task is cut into slabs (a slab is a range of the task's outermost axes, at most
+/// `slabLimit(budget:jobs:)` bytes), so memory stays within `budget` however large the tensors. The slabs
+/// of all tasks form one queue in file order, then offset order, that the threads take from: the threads
+/// share even a single huge tensor, and every file fills front to back, which lets a `StreamingFileDigests`
+/// hash it while it is written. A slab's CRC-32 is computed on its own and combined into its task's
+/// (`CRC32.combine`). A slab whose bytes already sit contiguously in a mapped source with the right dtype
+/// is streamed from the file with no gather.
 public struct WriteExecutor {
     public var jobs: Int
     public var budget: Int
     public var progress: WriteProgress?
+    /// Hashes the output files while they are written, when set (see `StreamingFileDigests`).
+    public var digests: StreamingFileDigests?
 
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, budget: Int = 256 << 20, progress: WriteProgress? = nil) {
         self.jobs = Swift.max(1, jobs)
@@ -95,42 +100,100 @@ public struct WriteExecutor {
         self.progress = progress
     }
 
-    /// Writes every task; returns the CRC-32 of each task's bytes (0 when not asked for).
+    /// One unit of work: a slab of a task (nil: the whole task, for tensors that cannot be sliced).
+    private struct WorkItem {
+        var task: Int
+        var slab: Box?
+        /// Bytes of the task before this slab.
+        var byteOffset: Int
+        var byteCount: Int
+    }
+
+    /// Writes every task; returns the CRC-32 of each task's bytes (0 when not asked for). `onTaskFinished`,
+    /// when given, hears each task as soon as its last byte is written (with its CRC), on a writer thread,
+    /// one call at a time: a zip writer puts the entry's headers right behind its payload that way.
     @discardableResult
-    public func run(_ tasks: [TensorWriteTask]) throws -> [UInt32] {
+    public func run(_ tasks: [TensorWriteTask],
+                    onTaskFinished: ((_ task: Int, _ crc: UInt32) throws -> Void)? = nil) throws -> [UInt32] {
         if tasks.isEmpty { return [] }
+        let items = Self.workItems(tasks, slabLimit: Self.slabLimit(budget: budget, jobs: jobs))
         var crcs = [UInt32](repeating: 0, count: tasks.count)
+        var itemCRCs = [UInt32](repeating: 0, count: items.count)
+        var remaining = [Int](repeating: 0, count: tasks.count)
+        for item in items { remaining[item.task] += 1 }
+        var firstItem = [Int](repeating: 0, count: tasks.count)
+        for (i, item) in items.enumerated().reversed() { firstItem[item.task] = i }
         let lock = NSLock()
+        let callbackLock = NSLock()
         var firstError: Error?
         var next = 0
-        // Largest tasks first, so a big tensor does not start last and leave the other threads idle.
-        let order = tasks.indices.sorted { tasks[$0].byteCount > tasks[$1].byteCount }
-        let slabLimit = Self.slabLimit(budget: budget, jobs: jobs)
-        let workers = Swift.min(jobs, tasks.count)
-        crcs.withUnsafeMutableBufferPointer { crcOut in
-            let out = crcOut
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                var buffer = [UInt8]()
-                while true {
+        let workers = Swift.min(jobs, items.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            var buffer = [UInt8]()
+            while true {
+                lock.lock()
+                if firstError == nil, progress?.isCancelled == true { firstError = WriteProgress.cancelled }
+                if firstError != nil || next >= items.count { lock.unlock(); return }
+                let i = next
+                next += 1
+                lock.unlock()
+                let item = items[i]
+                do {
+                    let crc = try write(item, of: tasks[item.task], buffer: &buffer)
                     lock.lock()
-                    if firstError == nil, progress?.isCancelled == true { firstError = WriteProgress.cancelled }
-                    if firstError != nil || next >= order.count { lock.unlock(); return }
-                    let ti = order[next]
-                    next += 1
-                    lock.unlock()
-                    do {
-                        out[ti] = try write(tasks[ti], slabLimit: slabLimit, buffer: &buffer)
-                    } catch {
-                        lock.lock()
-                        if firstError == nil { firstError = error }
-                        lock.unlock()
-                        return
+                    itemCRCs[i] = crc
+                    remaining[item.task] -= 1
+                    let finished = remaining[item.task] == 0
+                    var taskCRC: UInt32 = 0
+                    if finished, tasks[item.task].wantsCRC {
+                        var j = firstItem[item.task]
+                        while j < items.count && items[j].task == item.task {
+                            taskCRC = CRC32.combine(taskCRC, itemCRCs[j], lengthOfB: items[j].byteCount)
+                            j += 1
+                        }
                     }
+                    if finished { crcs[item.task] = taskCRC }
+                    lock.unlock()
+                    if finished, let onTaskFinished {
+                        callbackLock.lock(); defer { callbackLock.unlock() }
+                        try onTaskFinished(item.task, taskCRC)
+                    }
+                } catch {
+                    lock.lock()
+                    if firstError == nil { firstError = error }
+                    lock.unlock()
+                    return
                 }
             }
         }
         if let firstError { throw firstError }
         return crcs
+    }
+
+    /// The slabs of every task, files in the order they first appear, each file's tasks by offset; a
+    /// task's slabs are consecutive and in order.
+    private static func workItems(_ tasks: [TensorWriteTask], slabLimit: Int) -> [WorkItem] {
+        var fileRank = [ObjectIdentifier: Int]()
+        for t in tasks where fileRank[ObjectIdentifier(t.file)] == nil { fileRank[ObjectIdentifier(t.file)] = fileRank.count }
+        let order = tasks.indices.sorted {
+            let a = fileRank[ObjectIdentifier(tasks[$0].file)]!, b = fileRank[ObjectIdentifier(tasks[$1].file)]!
+            return a != b ? a < b : (tasks[$0].offset, $0) < (tasks[$1].offset, $1)
+        }
+        var items = [WorkItem]()
+        for ti in order {
+            let t = tasks[ti]
+            guard let es = t.dtype.byteSize, t.byteCount > 0 else {
+                items.append(WorkItem(task: ti, slab: nil, byteOffset: 0, byteCount: t.byteCount))
+                continue
+            }
+            var done = 0
+            for slab in t.box.slabs(maxBytes: slabLimit, elementSize: es) {
+                let n = slab.elementCount * es
+                items.append(WorkItem(task: ti, slab: slab, byteOffset: done, byteCount: n))
+                done += n
+            }
+        }
+        return items
     }
 
     /// Largest slab, in bytes: a gathered slab holds its buffer and the source pages it was gathered from
@@ -144,10 +207,10 @@ public struct WriteExecutor {
     /// See `slabLimit(budget:jobs:)`.
     public static let maxSlab = 8 << 20
 
-    private func write(_ t: TensorWriteTask, slabLimit: Int, buffer: inout [UInt8]) throws -> UInt32 {
+    /// Writes one work item; returns the CRC-32 of its bytes when the task wants it.
+    private func write(_ item: WorkItem, of t: TensorWriteTask, buffer: inout [UInt8]) throws -> UInt32 {
         var crc = CRC32()
-        let total = t.byteCount
-        if total == 0 || t.dtype.byteSize == nil {
+        guard let slab = item.slab, let es = t.dtype.byteSize else {
             // Empty tensors, and sub-byte types (which cannot be sliced): whole copy of the raw bytes.
             if let c = t.source as? ContiguousTensor, t.dtype == c.dtype, c.byteCount > 0 {
                 try t.file.write(c.rawBytes, at: t.offset)
@@ -157,50 +220,46 @@ public struct WriteExecutor {
             }
             return crc.value
         }
-        guard let es = t.dtype.byteSize else { return crc.value }
-        var written = 0
-        for slab in t.box.slabs(maxBytes: slabLimit, elementSize: es) {
-            let bytes = slab.elementCount * es
-            let pieces = try t.source.pieces(covering: slab)
-            // The pieces own the memory their pointers point into; keep them until the bytes are written.
-            try withExtendedLifetime(pieces) {
-                if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
-                   Shape.isRowMajor(slab.sizes, strides: strides) {
-                    if let file = owner as? MappedFile, let offset = file.offset(of: base) {
-                        // A plain byte run of a file: stream it through a small reused buffer.
-                        let step = Swift.min(bytes, Self.streamChunk)
-                        if buffer.count < step { buffer = [UInt8](repeating: 0, count: step) }
-                        var done = 0
-                        while done < bytes {
-                            let n = Swift.min(step, bytes - done)
-                            try buffer.withUnsafeMutableBytes { buf in
-                                try file.read(into: buf.baseAddress!, at: offset + done, count: n)
-                                let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
-                                if t.wantsCRC { crc.update(raw) }
-                                try t.file.write(raw, at: t.offset + written + done)
-                            }
-                            done += n
+        let bytes = item.byteCount
+        let at = t.offset + item.byteOffset
+        let pieces = try t.source.pieces(covering: slab)
+        // The pieces own the memory their pointers point into; keep them until the bytes are written.
+        try withExtendedLifetime(pieces) {
+            if pieces.count == 1, case let .memory(base, strides, dt, owner) = pieces[0].data, dt == t.dtype,
+               Shape.isRowMajor(slab.sizes, strides: strides) {
+                if let file = owner as? MappedFile, let offset = file.offset(of: base) {
+                    // A plain byte run of a file: stream it through a small reused buffer.
+                    let step = Swift.min(bytes, Self.streamChunk)
+                    if buffer.count < step { buffer = [UInt8](repeating: 0, count: step) }
+                    var done = 0
+                    while done < bytes {
+                        let n = Swift.min(step, bytes - done)
+                        try buffer.withUnsafeMutableBytes { buf in
+                            try file.read(into: buf.baseAddress!, at: offset + done, count: n)
+                            let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: n)
+                            if t.wantsCRC { crc.update(raw) }
+                            try t.file.write(raw, at: at + done)
                         }
-                    } else {
-                        let raw = UnsafeRawBufferPointer(start: base, count: bytes)
-                        try t.file.write(raw, at: t.offset + written)
-                        if t.wantsCRC { crc.update(raw) }
+                        done += n
                     }
                 } else {
-                    if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
-                    try buffer.withUnsafeMutableBytes { buf in
-                        try StridedCopy.gather(pieces, box: slab, as: t.dtype, into: buf.baseAddress!)
-                        let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: bytes)
-                        try t.file.write(raw, at: t.offset + written)
-                        if t.wantsCRC { crc.update(raw) }
-                    }
+                    let raw = UnsafeRawBufferPointer(start: base, count: bytes)
+                    try t.file.write(raw, at: at)
+                    if t.wantsCRC { crc.update(raw) }
+                }
+            } else {
+                if buffer.count < bytes { buffer = [UInt8](repeating: 0, count: bytes) }
+                try buffer.withUnsafeMutableBytes { buf in
+                    try StridedCopy.gather(pieces, box: slab, as: t.dtype, into: buf.baseAddress!)
+                    let raw = UnsafeRawBufferPointer(start: buf.baseAddress, count: bytes)
+                    try t.file.write(raw, at: at)
+                    if t.wantsCRC { crc.update(raw) }
                 }
             }
-            progress?.add(bytes, label: t.label)
-            try progress?.checkCancelled()
-            written += bytes
-            Self.releaseMappedPages(pieces)
         }
+        progress?.add(bytes, label: t.label)
+        try progress?.checkCancelled()
+        Self.releaseMappedPages(pieces)
         return crc.value
     }
 

@@ -24,4 +24,25 @@ import Testing
         for chunk in stride(from: 0, to: data.count, by: 333) { pieces.update(Array(data[chunk..<min(chunk + 333, data.count)])) }
         #expect(pieces.value == CRC32.checksum(data))
     }
+
+    /// Combining the CRCs of two parts gives the CRC of the whole, at every split of buffers up to a few
+    /// thousand bytes (empty parts included): the executor writes a zip payload in slabs this way.
+    @Test func combineEqualsWhole() {
+        var rng = SystemRandomNumberGenerator()
+        for total in [0, 1, 2, 17, 64, 100, 1000, 4097] {
+            let data = (0..<total).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for split in Set([0, total / 3, total / 2, total]) {
+                let a = CRC32.checksum(Array(data[..<split])), b = CRC32.checksum(Array(data[split...]))
+                #expect(CRC32.combine(a, b, lengthOfB: total - split) == CRC32.checksum(data), "total \(total) split \(split)")
+            }
+        }
+        // Many slabs folded left to right, as the executor does.
+        let data = (0..<10_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var crc: UInt32 = 0
+        for start in stride(from: 0, to: data.count, by: 777) {
+            let piece = Array(data[start..<min(start + 777, data.count)])
+            crc = CRC32.combine(crc, CRC32.checksum(piece), lengthOfB: piece.count)
+        }
+        #expect(crc == CRC32.checksum(data))
+    }
 }

@@ -133,6 +133,34 @@ func randomTiling(_ shape: [Int], _ g: inout SeededGenerator) -> [Box] {
         }
     }
 
+    /// The transpose kernels (8x8 and 4x4 register blocks inside 64x64 tiles, scalar edges) equal the index
+    /// formula dst[r][c] = src[c][r] for 16- and 32-bit elements at sizes around every block and tile edge,
+    /// with padded source and destination strides.
+    @Test(arguments: seeds) func transposeMatchesIndexFormula(seed: UInt64) throws {
+        var g = SeededGenerator(seed: seed)
+        for dtype in [DType.bf16, .f32] {
+            let es = dtype.byteSize!
+            let rows = Int.random(in: 1...150, using: &g), cols = Int.random(in: 1...150, using: &g)
+            let srcColStride = rows + Int.random(in: 0...9, using: &g)
+            let dstRowStride = cols + Int.random(in: 0...9, using: &g)
+            let src: [UInt8] = (0..<(cols * srcColStride * es)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            var out = [UInt8](repeating: 0, count: rows * dstRowStride * es)
+            try src.withUnsafeBytes { s in
+                try out.withUnsafeMutableBytes { d in
+                    try StridedCopy.copy(sizes: [rows, cols], from: s.baseAddress!, strides: [1, srcColStride], dtype: dtype,
+                                         to: d.baseAddress!, strides: [dstRowStride, 1], dtype: dtype)
+                }
+            }
+            var expected = [UInt8](repeating: 0, count: out.count)
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    for b in 0..<es { expected[(r * dstRowStride + c) * es + b] = src[(c * srcColStride + r) * es + b] }
+                }
+            }
+            #expect(out == expected, "seed \(seed) \(dtype) \(rows)x\(cols) strides \(srcColStride), \(dstRowStride)")
+        }
+    }
+
     /// A tensor cut into random tiles, and a composition of random parts, read over random boxes, give the
     /// bytes of the whole tensor.
     @Test(arguments: seeds) func tiledAndComposedReadsEqualTheWhole(seed: UInt64) throws {

@@ -68,18 +68,31 @@ public struct ConversionOutput {
     public func write(to path: String, overwrite: Bool, executor: WriteExecutor) throws {
         // The output folder's own refusals (exists, is an input, ...) already speak of `path`: they pass as they are.
         let out = try AtomicOutputDirectory(finalPath: path, overwrite: overwrite, inputs: inputs, replaceable: conversion.replaceable)
+        // The data files are hashed for integrity.json while they are written (see StreamingFileDigests).
+        var executor = executor
+        let digests = integrityFolders.isEmpty ? nil : StreamingFileDigests()
+        executor.digests = digests
+        var known = [String: (digest: String, size: Int)]()
         try BridgeError.during("cannot write the data files of the \(conversion.rawValue) into \(path)") {
-            try writeData(Set(dataFiles.map(\.path)), out.tempPath, executor)
+            do {
+                try writeData(Set(dataFiles.map(\.path)), out.tempPath, executor)
+            } catch {
+                digests?.cancel()
+                throw error
+            }
+            known = try digests?.finish() ?? [:]
         }
         try BridgeError.during("cannot write the configs and metadata of the \(conversion.rawValue) into \(path)") {
             try writeRest(out.tempPath)
-            try Self.writeIntegrityManifests(integrityFolders, root: out.tempPath, jobs: executor.jobs)
+            try Self.writeIntegrityManifests(integrityFolders, root: out.tempPath, jobs: executor.jobs, known: known)
         }
         try out.commit()
     }
 
     /// Writes `integrity.json` into each of `folders` under `root`, last, as megatron-core's save() does.
-    public static func writeIntegrityManifests(_ folders: [String], root: String, jobs: Int) throws {
-        for f in folders { _ = try IntegrityManifest.write(directory: FileSystem.join(root, f), jobs: jobs) }
+    /// `known` holds digests already computed (by path), used for files whose size they cover.
+    public static func writeIntegrityManifests(_ folders: [String], root: String, jobs: Int,
+                                               known: [String: (digest: String, size: Int)] = [:]) throws {
+        for f in folders { _ = try IntegrityManifest.write(directory: FileSystem.join(root, f), jobs: jobs, known: known) }
     }
 }

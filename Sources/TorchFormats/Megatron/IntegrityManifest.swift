@@ -46,14 +46,20 @@ public struct IntegrityManifest: Equatable, Sendable {
 
     /// Hashes every regular file directly in `directory` (files in parallel, `jobs` at a time) and writes
     /// `integrity.json` there. Called right after the last data byte is written, so the files' pages are
-    /// still in the page cache (SHA-256 is sequential, and the writer fills files out of order, each zip
-    /// local header after its payload, so hashing cannot ride along with the positional writes).
+    /// still in the page cache. `known` holds digests computed while the files were written (`StreamingFileDigests`), by path: one
+    /// is used only when the file still has the size it covers; every other file is hashed here.
     @discardableResult
-    public static func write(directory: String, jobs: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> IntegrityManifest {
+    public static func write(directory: String, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
+                             known: [String: (digest: String, size: Int)] = [:]) throws -> IntegrityManifest {
         let names = try FileSystem.list(directory).filter {
             $0 != fileName && FileSystem.isFile(FileSystem.join(directory, $0)) && !FileSystem.isSymbolicLink(FileSystem.join(directory, $0))
         }.sorted()
-        let digests = try hashAll(names.map { FileSystem.join(directory, $0) }, jobs: jobs)
+        let paths = names.map { FileSystem.join(directory, $0) }
+        let reusable = paths.map { p in known[p].flatMap { k in FileSystem.fileSize(p) == k.size ? k.digest : nil } }
+        let toHash = paths.indices.filter { reusable[$0] == nil }
+        let hashed = try hashAll(toHash.map { paths[$0] }, jobs: jobs)
+        var digests = reusable.map { $0 ?? "" }
+        for (i, d) in zip(toHash, hashed) { digests[i] = d }
         let manifest = IntegrityManifest(files: Array(zip(names, digests)).map { (name: $0.0, digest: $0.1) })
         let path = FileSystem.join(directory, fileName)
         do { try writeWholeFile(path, manifest.serialized()) } catch { throw TorchFormatsError.wrap(error, file: path) }

@@ -73,29 +73,46 @@ public enum TorchDistWriter {
         for f in layout.files where only?.contains(f.name) ?? true {
             let path = FileSystem.join(directory, f.name)
             do { outputs.append((try OutputFile(creating: path, size: f.size), f)) } catch { throw TorchFormatsError.wrap(error, file: path) }
+            executor.digests?.follow(outputs[outputs.count - 1].file)
         }
-        // Payloads of every chunk of every file in one parallel run.
+        // Payloads of every chunk of every file in one parallel run. Each chunk's zip headers are written
+        // as soon as its payloads are (they need the payload CRCs), so every file fills front to back.
         var tasks = [TensorWriteTask]()
-        var taskRanges = [[Range<Int>]]()
-        for o in outputs {
+        var chunkOfTask = [(output: Int, chunk: Int)]()
+        var chunkTasks = [[Range<Int>]]()
+        for (oi, o) in outputs.enumerated() {
             var ranges = [Range<Int>]()
-            for p in o.placed.chunks {
+            for (ci, p) in o.placed.chunks.enumerated() {
                 let t = p.save.writeTasks(file: o.file, at: p.offset, label: p.chunk.key)
                 ranges.append(tasks.count..<(tasks.count + t.count))
                 tasks.append(contentsOf: t)
+                chunkOfTask += Array(repeating: (oi, ci), count: t.count)
             }
-            taskRanges.append(ranges)
+            chunkTasks.append(ranges)
         }
-        let crcs: [UInt32]
-        do { crcs = try executor.run(tasks) } catch { throw TorchFormatsError.wrap(error, file: directory) }
+        var crcs = [UInt32](repeating: 0, count: tasks.count)
+        var left = chunkTasks.map { $0.map(\.count) }
         do {
-            for (o, ranges) in zip(outputs, taskRanges) {
+            for o in outputs {
                 for (offset, bytes) in o.placed.bytes { try o.file.write(bytes, at: offset) }
-                for (p, r) in zip(o.placed.chunks, ranges) {
-                    try p.save.finalize(file: o.file, at: p.offset, payloadCRCs: Array(crcs[r]))
-                }
-                try o.file.sync()
             }
+            // Chunks without payloads (empty tensors have one payload; none have zero, but stay safe).
+            for (oi, o) in outputs.enumerated() {
+                for (ci, p) in o.placed.chunks.enumerated() where chunkTasks[oi][ci].isEmpty {
+                    try p.save.finalize(file: o.file, at: p.offset, payloadCRCs: [])
+                }
+            }
+            try executor.run(tasks) { ti, crc in
+                // Called one task at a time, so the bookkeeping needs no lock of its own.
+                crcs[ti] = crc
+                let (oi, ci) = chunkOfTask[ti]
+                left[oi][ci] -= 1
+                if left[oi][ci] == 0 {
+                    let p = outputs[oi].placed.chunks[ci]
+                    try p.save.finalize(file: outputs[oi].file, at: p.offset, payloadCRCs: Array(crcs[chunkTasks[oi][ci]]))
+                }
+            }
+            for o in outputs { try o.file.sync() }
         } catch {
             throw TorchFormatsError.wrap(error, file: directory)
         }
