@@ -8,7 +8,7 @@
 #   - `inspect --json` of the multi-GB shard (reads the header only);
 #   - the torch peer on the same input: Megatron-Bridge's CPU import or the oracle's torch converter when
 #     ../shared/oracle and its venvs exist, else scripts/bench_torch_peer.py (torch load + DCP save);
-#   - the forward pass against PyTorch CPU (scripts/bench-forward.sh);
+#   - the forward pass against PyTorch CPU on the 2-layer 30B-A3B shapes, image and text prompts (scripts/bench-forward.sh);
 #   - streamed `verify` of a 235B-A22B-shaped checkpoint at 2 and 4 layers: peak RSS and the extrapolated
 #     94-layer time (scripts/bench-verify-large.sh; needs ~50 GB free, skipped otherwise; BENCH_LARGE=0 skips).
 # Every timed command ends with `sync`; inputs are in the page cache (each is read once before timing).
@@ -132,8 +132,9 @@ rm -rf "$WORK/cp" "$WORK/m1" "$WORK/m24" "$WORK/h1" "$WORK/h24" "$WORK/peer" "$W
 
 if [ -x scripts/bench-forward.sh ]; then
   echo
-  echo "== forward pass vs PyTorch CPU"
-  scripts/bench-forward.sh "$CLI" "$WORK/forward"
+  echo "== forward pass vs PyTorch CPU: 2-layer qwen3-vl-30b-a3b shapes, an image prompt (448 px), then text only"
+  BENCH_PRESET=qwen3-vl-30b-a3b BENCH_IMAGE=448 scripts/bench-forward.sh "$CLI" "$WORK/forward"
+  BENCH_PRESET=qwen3-vl-30b-a3b BENCH_IMAGE=0 scripts/bench-forward.sh "$CLI" "$WORK/forward"
 fi
 
 if [ "${BENCH_LARGE:-1}" != 0 ]; then

@@ -54,7 +54,7 @@ build() {
   local B
   B=$("$SWIFT" build -c "$CONFIG" --scratch-path "$OUT" --show-bin-path)
   local objs=()
-  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 CSystem CSHA256 CImageCodecs ImageCodecs Tokenizer FuzzTargets; do
+  for m in TensorCore SafeTensors TorchFormats ModelSpec Bridge Yams CYaml CCRC32 CSystem CSHA256 CTranspose CImageCodecs ImageCodecs Tokenizer FuzzTargets; do
     while IFS= read -r o; do objs+=("$o"); done < <(find "$B/$m.build" -name '*.o' | sort)
   done
   local inputs=(Tests/Fuzz/Harness/main.swift "${objs[@]}")
@@ -67,6 +67,7 @@ build() {
     -Xcc "-fmodule-map-file=$B/CCRC32.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CCRC32/include" \
     -Xcc "-fmodule-map-file=$B/CSystem.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CSystem/include" \
     -Xcc "-fmodule-map-file=$B/CSHA256.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CSHA256/include" \
+    -Xcc "-fmodule-map-file=$B/CTranspose.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CTranspose/include" \
     -Xcc "-fmodule-map-file=$B/CImageCodecs.build/module.modulemap" -Xcc -I -Xcc "$ROOT/Sources/CImageCodecs/include" \
     -Xcc "-fmodule-map-file=$OUT/checkouts/Yams/Sources/CYaml/include/module.modulemap" \
     "${inputs[@]}" $(pkg-config --libs libzstd libxxhash libpng libjpeg) -o "$BIN" 2>&1 | grep -v "ld.gold: warning" >&2 || true
