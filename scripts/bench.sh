@@ -91,6 +91,9 @@ if [ -x "$MB_PY" ] && [ -f "$ORACLE/peers/bridge_import_perf.py" ]; then
   fi
 fi
 
+# The rounds' outputs and the peer's are done with: free their ~36 GB before the scaling table needs the disk.
+rm -rf "$WORK/cp" "$WORK/m1" "$WORK/m24" "$WORK/h1" "$WORK/h24" "$WORK/peer" "$WORK/m3" "$WORK/mb"
+
 echo "== scaling: import TP2·EP4 and export back at ${BENCH_SCALING_LAYERS:-1 2 4 8} text layers (one run each)"
 SCALING="${BENCH_SCALING_LAYERS:-1 2 4 8}"
 for L in $SCALING; do
