@@ -14,16 +14,6 @@
 
 enum { TILE = 64 };
 
-static void scalar16(size_t r0, size_t r1, size_t c0, size_t c1, const uint16_t *s, size_t ss, uint16_t *d, size_t ds) {
-    for (size_t r = r0; r < r1; r++)
-        for (size_t c = c0; c < c1; c++) d[r * ds + c] = s[c * ss + r];
-}
-
-static void scalar32(size_t r0, size_t r1, size_t c0, size_t c1, const uint32_t *s, size_t ss, uint32_t *d, size_t ds) {
-    for (size_t r = r0; r < r1; r++)
-        for (size_t c = c0; c < c1; c++) d[r * ds + c] = s[c * ss + r];
-}
-
 #if defined(__SSE2__)
 // One 8x8 block: source rows a_k = s[(c + k) * ss + r .. r + 8], destination rows d[(r + k) * ds + c .. c + 8].
 static inline void block16(const uint16_t *s, size_t ss, uint16_t *d, size_t ds) {
@@ -62,38 +52,35 @@ static inline void block32(const uint32_t *s, size_t ss, uint32_t *d, size_t ds)
 }
 #endif
 
-void ctranspose16(size_t rows, size_t cols, const uint16_t *s, size_t ss, uint16_t *d, size_t ds) {
-    for (size_t r0 = 0; r0 < rows; r0 += TILE) {
-        size_t r1 = r0 + TILE < rows ? r0 + TILE : rows;
-        for (size_t c0 = 0; c0 < cols; c0 += TILE) {
-            size_t c1 = c0 + TILE < cols ? c0 + TILE : cols;
+// The tiled driver, one per element type: B x B register blocks (BLOCK) inside each TILE x TILE tile, the
+// rows and columns left over at a tile's edge element by element.
 #if defined(__SSE2__)
-            size_t rb = r0 + (r1 - r0) / 8 * 8, cb = c0 + (c1 - c0) / 8 * 8;
-            for (size_t c = c0; c < cb; c += 8)
-                for (size_t r = r0; r < rb; r += 8) block16(s + c * ss + r, ss, d + r * ds + c, ds);
-            scalar16(rb, r1, c0, c1, s, ss, d, ds);   // the rows left below the 8x8 blocks
-            scalar16(r0, rb, cb, c1, s, ss, d, ds);   // and the columns left beside them
+#define BLOCKED(B, BLOCK, r0, r1, c0, c1, s, ss, d, ds)                                                  \
+    do {                                                                                                 \
+        size_t rb = r0 + (r1 - r0) / B * B, cb = c0 + (c1 - c0) / B * B;                                 \
+        for (size_t c = c0; c < cb; c += B)                                                              \
+            for (size_t r = r0; r < rb; r += B) BLOCK(s + c * ss + r, ss, d + r * ds + c, ds);           \
+        SCALAR(rb, r1, c0, c1, s, ss, d, ds); /* the rows left below the blocks */                       \
+        SCALAR(r0, rb, cb, c1, s, ss, d, ds); /* and the columns left beside them */                     \
+    } while (0)
 #else
-            scalar16(r0, r1, c0, c1, s, ss, d, ds);
+#define BLOCKED(B, BLOCK, r0, r1, c0, c1, s, ss, d, ds) SCALAR(r0, r1, c0, c1, s, ss, d, ds)
 #endif
-        }
-    }
-}
 
-void ctranspose32(size_t rows, size_t cols, const uint32_t *s, size_t ss, uint32_t *d, size_t ds) {
-    for (size_t r0 = 0; r0 < rows; r0 += TILE) {
-        size_t r1 = r0 + TILE < rows ? r0 + TILE : rows;
-        for (size_t c0 = 0; c0 < cols; c0 += TILE) {
-            size_t c1 = c0 + TILE < cols ? c0 + TILE : cols;
-#if defined(__SSE2__)
-            size_t rb = r0 + (r1 - r0) / 4 * 4, cb = c0 + (c1 - c0) / 4 * 4;
-            for (size_t c = c0; c < cb; c += 4)
-                for (size_t r = r0; r < rb; r += 4) block32(s + c * ss + r, ss, d + r * ds + c, ds);
-            scalar32(rb, r1, c0, c1, s, ss, d, ds);
-            scalar32(r0, rb, cb, c1, s, ss, d, ds);
-#else
-            scalar32(r0, r1, c0, c1, s, ss, d, ds);
-#endif
-        }
+#define SCALAR(r0, r1, c0, c1, s, ss, d, ds)                                                               \
+    for (size_t r = (r0); r < (r1); r++)                                                                 \
+        for (size_t c = (c0); c < (c1); c++) (d)[r * (ds) + c] = (s)[c * (ss) + r]
+
+#define TRANSPOSE(NAME, T, B, BLOCK)                                                                       \
+    void NAME(size_t rows, size_t cols, const T *s, size_t ss, T *d, size_t ds) {                       \
+        for (size_t r0 = 0; r0 < rows; r0 += TILE) {                                                     \
+            size_t r1 = r0 + TILE < rows ? r0 + TILE : rows;                                             \
+            for (size_t c0 = 0; c0 < cols; c0 += TILE) {                                                 \
+                size_t c1 = c0 + TILE < cols ? c0 + TILE : cols;                                         \
+                BLOCKED(B, BLOCK, r0, r1, c0, c1, s, ss, d, ds);                                      \
+            }                                                                                            \
+        }                                                                                                \
     }
-}
+
+TRANSPOSE(ctranspose16, uint16_t, 8, block16)
+TRANSPOSE(ctranspose32, uint32_t, 4, block32)

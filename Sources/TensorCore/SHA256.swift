@@ -47,16 +47,20 @@ public struct SHA256 {
     public static func hexDigest(ofFile path: String) throws -> String {
         let file = try MappedFile(path: path)
         var h = SHA256()
-        let block = 1 << 20
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: block, alignment: 64)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
-        var offset = 0
-        while offset < file.size {
-            let n = min(block, file.size - offset)
-            try file.read(into: buffer, at: offset, count: n)
-            h.update(UnsafeRawBufferPointer(start: buffer, count: n))
+        try h.update(reading: file, range: 0..<file.size, through: buffer)
+        return h.hexDigest()
+    }
+
+    /// Feeds the bytes `range` of `file`, read with positional reads through `buffer`.
+    public mutating func update(reading file: MappedFile, range: Range<Int>, through buffer: UnsafeMutableRawBufferPointer) throws {
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let n = Swift.min(buffer.count, range.upperBound - offset)
+            try file.read(into: buffer.baseAddress!, at: offset, count: n)
+            update(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
             offset += n
         }
-        return h.hexDigest()
     }
 }

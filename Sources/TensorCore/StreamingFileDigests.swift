@@ -106,8 +106,7 @@ public final class StreamingFileDigests: @unchecked Sendable {
     }
 
     private func hashLoop() {
-        let block = 4 << 20
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: block, alignment: 64)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)
         defer { buffer.deallocate() }
         var index = 0
         while true {
@@ -126,13 +125,13 @@ public final class StreamingFileDigests: @unchecked Sendable {
                     if cancelled { condition.unlock(); return }
                     let available = noMoreWrites ? f.size : f.prefix
                     condition.unlock()
-                    let n = Swift.min(block, available - at, file.size - at)
-                    guard n > 0 else {
+                    guard file.size >= available else {
                         throw TensorCoreError(.io, "file is \(file.size) bytes, shorter than the planned \(f.size)", file: f.path)
                     }
-                    try file.read(into: buffer, at: at, count: n)
-                    h.update(UnsafeRawBufferPointer(start: buffer, count: n))
-                    at += n
+                    // One buffer at a time, so that a cancel is seen within a read.
+                    let end = Swift.min(available, at + buffer.count)
+                    try h.update(reading: file, range: at..<end, through: buffer)
+                    at = end
                 }
                 let hex = h.hexDigest()
                 condition.lock()

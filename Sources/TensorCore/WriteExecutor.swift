@@ -210,7 +210,7 @@ public struct WriteExecutor {
     /// Writes one work item; returns the CRC-32 of its bytes when the task wants it.
     private func write(_ item: WorkItem, of t: TensorWriteTask, buffer: inout [UInt8]) throws -> UInt32 {
         var crc = CRC32()
-        guard let slab = item.slab, t.dtype.byteSize != nil else {
+        guard let slab = item.slab else {
             // Empty tensors, and sub-byte types (which cannot be sliced): whole copy of the raw bytes.
             if let c = t.source as? ContiguousTensor, t.dtype == c.dtype, c.byteCount > 0 {
                 try t.file.write(c.rawBytes, at: t.offset)

@@ -46,8 +46,9 @@ public struct IntegrityManifest: Equatable, Sendable {
 
     /// Hashes every regular file directly in `directory` (files in parallel, `jobs` at a time) and writes
     /// `integrity.json` there. Called right after the last data byte is written, so the files' pages are
-    /// still in the page cache. `known` holds digests computed while the files were written (`StreamingFileDigests`), by path: one
-    /// is used only when the file still has the size it covers; every other file is hashed here.
+    /// still in the page cache. `known` holds digests computed while the files were written
+    /// (`StreamingFileDigests`), by path: one is used only when the file still has the size it covers; every
+    /// other file is hashed here.
     @discardableResult
     public static func write(directory: String, jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                              known: [String: (digest: String, size: Int)] = [:]) throws -> IntegrityManifest {

@@ -93,11 +93,10 @@ public enum TorchDistWriter {
         var crcs = [UInt32](repeating: 0, count: tasks.count)
         var left = chunkTasks.map { $0.map(\.count) }
         do {
-            for o in outputs {
-                for (offset, bytes) in o.placed.bytes { try o.file.write(bytes, at: offset) }
-            }
-            // Chunks without payloads (empty tensors have one payload; none have zero, but stay safe).
+            // The byte items need no CRC, and an archive without payloads (none is planned today) none
+            // either: both are written before the payloads.
             for (oi, o) in outputs.enumerated() {
+                for (offset, bytes) in o.placed.bytes { try o.file.write(bytes, at: offset) }
                 for (ci, p) in o.placed.chunks.enumerated() where chunkTasks[oi][ci].isEmpty {
                     try p.save.finalize(file: o.file, at: p.offset, payloadCRCs: [])
                 }
